@@ -1,0 +1,75 @@
+/*
+ * config.h: gt-server's configuration (SPEC §3), loaded from YAML with
+ * libyaml into a typed struct. Every key, its type, bounds and default live
+ * in one table in src/config/config.c.
+ */
+#ifndef GT_CONFIG_H
+#define GT_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GT_CONFIG_MAX_LIST	64	/* blacklist / allowed_ips entries */
+#define GT_CONFIG_PATH_MAX	1024
+
+struct gt_config {
+	struct {
+		uint16_t	from, end;
+	} port_range;
+	struct {
+		int		enabled;
+		char		listen_addr[64];
+		uint16_t	listen_port;
+		int		heartbeat_interval;	/* seconds */
+		int		heartbeat_timeout;
+	} tunnel;
+	struct {
+		char		listen_addr[64];
+		uint16_t	listen_port;
+	} api;
+	struct {
+		char		path[GT_CONFIG_PATH_MAX];
+	} database;
+	struct {
+		struct {
+			int	enable_auth;
+			char	jwt_secret_file[GT_CONFIG_PATH_MAX];
+			char	allowed_ips[GT_CONFIG_MAX_LIST][64];	/* CIDR text, checked */
+			size_t	n_allowed_ips;
+		} api;
+		struct {
+			int	enable_tls;
+			char	cert_file[GT_CONFIG_PATH_MAX];
+			char	key_file[GT_CONFIG_PATH_MAX];
+			char	client_ca[GT_CONFIG_PATH_MAX];
+		} tunnel;
+		struct {
+			uint16_t blacklist[GT_CONFIG_MAX_LIST];
+			size_t	n_blacklist;
+		} port_range;
+	} security;
+	struct {
+		char		level[16];	/* debug|info|warn|error */
+	} log;
+};
+
+/* Fill with SPEC §3's defaults. */
+void	gt_config_defaults(struct gt_config *);
+/*
+ * Load path over the defaults and validate. 0 on success; -1 with one line
+ * naming the key (or file) in err, e.g. "tunnel.listen_port: 70000 is out of
+ * range 1..65535". Relative file paths stay as written (relative to cwd).
+ */
+int	gt_config_load(const char *path, struct gt_config *, char *err, size_t errlen);
+/* Same, from a memory buffer (tests, fuzzing); name is used in messages. */
+int	gt_config_load_buf(const char *buf, size_t len, const char *name,
+	    struct gt_config *, char *err, size_t errlen);
+/* Checks needing the file system (files TLS/auth need, JWT key length). */
+int	gt_config_check_files(const struct gt_config *, char *err, size_t errlen);
+/*
+ * Read the JWT key: the file's bytes less trailing white space, >= 32 bytes.
+ * Returns a malloc'ed buffer (caller frees) and its length, or NULL with err.
+ */
+unsigned char *gt_config_read_jwt_key(const char *path, size_t *len, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * fwd.h: the public side of the server. One listener per mapping; each
+ * accepted connection is forwarded either directly (the server dials the
+ * target, asynchronously, and pipes bytes with backpressure and half-close)
+ * or through a tunnel picked from the registry.
+ */
+#ifndef GT_FWD_H
+#define GT_FWD_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#include "gt/mapping.h"
+
+struct event_base;
+struct evdns_base;
+struct gt_counters;
+struct gt_registry;
+struct gt_fwd;
+
+/* reg (borrowed, may be NULL when tunnels are disabled) routes tunnel mappings. */
+struct gt_fwd *gt_fwd_new(struct event_base *, struct evdns_base *,
+	    struct gt_registry *reg, const char *listen_addr);
+/* Close every listener and session. */
+void	gt_fwd_free(struct gt_fwd *);
+
+/*
+ * Start serving m (copied). 0 on success; -1 with errno set and a reason in
+ * err: EADDRINUSE (port taken by the OS), EEXIST (already mapped here),
+ * EACCES, others.
+ */
+int	gt_fwd_add(struct gt_fwd *, const struct gt_mapping *m, char *err, size_t errlen);
+/* Stop serving port and close its sessions. -1 (ENOENT) if not served. */
+int	gt_fwd_remove(struct gt_fwd *, uint16_t port);
+/* Live figures of port (borrowed), or NULL if not served. */
+const struct gt_counters *gt_fwd_counters(struct gt_fwd *, uint16_t port);
+/* Sum over every mapping: sessions open now, bytes each way. */
+void	gt_fwd_totals(struct gt_fwd *, uint64_t *active, uint64_t *bytes_in,
+	    uint64_t *bytes_out);
+/* Listeners paused because file descriptors ran out (for metrics). */
+unsigned gt_fwd_paused(struct gt_fwd *);
+
+#endif

@@ -1,0 +1,78 @@
+/*
+ * mux.h: many TCP sessions over one tunnel connection (a gt_conn), with
+ * go-tunnel's frames and gt's negotiated extensions: per-stream credit flow
+ * control, half-close, refusal codes (docs/PROTOCOL.md). The mux owns the
+ * local socket of each stream; it knows nothing of TLS.
+ */
+#ifndef GT_MUX_H
+#define GT_MUX_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <time.h>
+#include <event2/util.h>
+
+struct event_base;
+struct gt_conn;
+struct gt_counters;
+struct gt_mux;
+
+enum gt_mux_role {
+	GT_MUX_SERVER,		/* assigns conn IDs, sends ConnectRequests */
+	GT_MUX_CLIENT,		/* answers ConnectRequests */
+};
+
+struct gt_mux_params {
+	enum gt_mux_role role;
+	const char	*name;		/* for logs, e.g. the client CN; copied */
+	uint32_t	 caps;		/* capabilities to offer: GT_CAP_*; 0 = go-tunnel only */
+	uint32_t	 window;	/* receive window per stream; 0 = GT_WINDOW_DEFAULT */
+	int		 hb_interval;	/* seconds between KeepAlives we send; 0 = 10 */
+	int		 hb_timeout;	/* silence that ends the tunnel; 0 = 30 */
+	int		 connect_timeout;	/* server: seconds to wait for a ConnectResponse; 0 = 10 */
+};
+
+struct gt_mux_cbs {
+	/*
+	 * Client role: the peer asks for host:port on stream id. Answer now or
+	 * later with gt_mux_accept() or gt_mux_refuse(); a request the peer
+	 * cancels meanwhile makes the answer a no-op (accept closes the fd).
+	 */
+	void	(*connect_request)(struct gt_mux *, uint32_t id, const char *host,
+		    uint16_t port, void *arg);
+	/*
+	 * The tunnel ended (EOF, error, heartbeat timeout, protocol error) and
+	 * every stream is closed. Called once; free the mux from here or later.
+	 */
+	void	(*closed)(struct gt_mux *, const char *why, void *arg);
+};
+
+/* Take over conn (owned from now on; it must be READY). NULL on ENOMEM (conn freed). */
+struct gt_mux *gt_mux_new(struct event_base *, struct gt_conn *,
+	    const struct gt_mux_params *, const struct gt_mux_cbs *, void *arg);
+/* Close every stream and the connection now. Safe inside any mux callback (deferred). */
+void	gt_mux_free(struct gt_mux *);
+
+/*
+ * Server role: carry the public socket fd (owned from now on, closed on
+ * every failure) to host:port on the peer. ctr (may be NULL) is referenced
+ * for the stream's life and counts its bytes; label names the session in
+ * logs (copied). Returns 0, or -1 when the tunnel is closing.
+ */
+int	gt_mux_open(struct gt_mux *, evutil_socket_t fd, const char *host,
+	    uint16_t port, struct gt_counters *ctr, const char *label);
+
+/* Client role: answer a connect_request with a connected socket (owned from now on). */
+int	gt_mux_accept(struct gt_mux *, uint32_t id, evutil_socket_t fd);
+/* Client role: refuse it with a GT_STATUS_* code (sent as 0x01 to a base peer). */
+void	gt_mux_refuse(struct gt_mux *, uint32_t id, uint8_t status);
+
+/* Figures for the API and logs. */
+const char *gt_mux_name(const struct gt_mux *);
+const char *gt_mux_peer_addr(const struct gt_mux *);
+unsigned gt_mux_streams(const struct gt_mux *);
+uint32_t gt_mux_peer_caps(const struct gt_mux *);	/* 0 until the peer's hello */
+time_t	gt_mux_started(const struct gt_mux *);
+int	gt_mux_is_closed(const struct gt_mux *);
+
+#endif
