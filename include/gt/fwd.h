@@ -40,4 +40,19 @@ void	gt_fwd_totals(struct gt_fwd *, uint64_t *active, uint64_t *bytes_in,
 /* Listeners paused because file descriptors ran out (for metrics). */
 unsigned gt_fwd_paused(struct gt_fwd *);
 
+/*
+ * Serve m (copied) at start-up: as gt_fwd_add, but a port that cannot be
+ * bound keeps the mapping in a failed state (gt_fwd_error says why) and a
+ * timer retries binding it (every 30 s). 0 listening, 1 kept failed,
+ * -1 with errno when not kept: EEXIST, EINVAL, ENOMEM.
+ */
+int	gt_fwd_restore(struct gt_fwd *, const struct gt_mapping *m);
+/* Why port is not listening (borrowed, until the next call), or NULL if it is or is unknown. */
+const char *gt_fwd_error(struct gt_fwd *, uint16_t port);
+/* Bytes held in memory by the direct sessions of port (memory bound checks). */
+size_t	gt_fwd_buffered(struct gt_fwd *, uint16_t port);
+/* Tests: milliseconds between rebinding attempts (default 30000) and of an accept pause (default 1000). */
+void	gt_fwd_set_retry_interval(struct gt_fwd *, unsigned ms);
+void	gt_fwd_set_pause_interval(struct gt_fwd *, unsigned ms);
+
 #endif

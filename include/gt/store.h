@@ -30,5 +30,8 @@ int	gt_store_list(struct gt_store *, struct gt_mapping **out, size_t *n);
 const char *gt_store_error(const struct gt_store *);
 /* Schema version this build writes (PRAGMA user_version). */
 int	gt_store_schema_version(void);
+/* This connection's journal_mode (e.g. "wal") and synchronous (2 = FULL). */
+int	gt_store_durability(struct gt_store *, char *mode, size_t modelen,
+	    int *synchronous);
 
 #endif

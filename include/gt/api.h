@@ -1,0 +1,136 @@
+/*
+ * api.h: gt-server's REST API (SPEC §4) on libevent's evhttp. Routes come
+ * from one table (gt_api_routes); bodies are parsed with jansson and
+ * checked by the pure functions below (validate.c), which the unit tests
+ * and the fuzzer call without a server.
+ */
+#ifndef GT_API_H
+#define GT_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "gt/auth.h"
+#include "gt/mapping.h"
+
+struct event_base;
+struct gt_config;
+struct gt_counters;
+struct gt_fwd;
+struct gt_registry;
+struct gt_store;
+struct gt_api;
+
+#define GT_API_BODY_MAX		(64 * 1024)	/* larger bodies get a JSON 413 */
+#define GT_API_BODY_HARD_MAX	(1024 * 1024)	/* larger ones: libevent's own 413 */
+#define GT_API_MSG_MAX		256		/* error messages */
+
+/*
+ * Listen on cfg->api.listen_addr:listen_port. cfg is copied; key (may be
+ * NULL when auth is off) is copied; store, fwd and reg (reg may be NULL)
+ * are borrowed and must outlive the API. NULL + err on failure.
+ */
+struct gt_api *gt_api_new(struct event_base *, const struct gt_config *cfg,
+	    const unsigned char *key, size_t keylen, struct gt_store *,
+	    struct gt_fwd *, struct gt_registry *reg, char *err, size_t errlen);
+/* SIGHUP: take cfg's security.api.allowed_ips; on error keep the old list. */
+int	gt_api_reload_allowlist(struct gt_api *, const struct gt_config *cfg,
+	    char *err, size_t errlen);
+/* Remember why port is not served (restore failures); shown in the list. */
+void	gt_api_note_error(struct gt_api *, uint16_t port, const char *why);
+/* Close the listener and every HTTP connection. NULL ok. */
+void	gt_api_free(struct gt_api *);
+
+/* --- routes (route.c) --- */
+
+enum gt_api_op {
+	GT_API_OP_HEALTH,
+	GT_API_OP_METRICS,
+	GT_API_OP_CREATE,
+	GT_API_OP_REMOVE,
+	GT_API_OP_LIST,
+	GT_API_OP_CLIENTS,
+	GT_API_OP_MAX
+};
+
+struct gt_api_route {
+	int		 r_method;	/* EVHTTP_REQ_GET, EVHTTP_REQ_POST */
+	const char	*r_path;
+	enum gt_role	 r_role;	/* GT_ROLE_NONE: no token needed */
+	enum gt_api_op	 r_op;
+};
+
+/* The one table of routes, ended by a NULL path. */
+extern const struct gt_api_route gt_api_routes[];
+
+/*
+ * Find method + path (no query string) in table. Returns the route, or
+ * NULL with *status 404 (unknown path) or 405 (known path, other method;
+ * allow then lists its methods, e.g. "GET").
+ */
+const struct gt_api_route *gt_api_route_find(const struct gt_api_route *table,
+	    int method, const char *path, int *status, char *allow, size_t allowlen);
+/* Whether any route of table has that path. */
+int	gt_api_path_known(const struct gt_api_route *table, const char *path);
+/* "GET", "POST", ... for an EVHTTP_REQ_* value. */
+const char *gt_api_method_name(int method);
+/* The reason phrase of an HTTP status code ("Not Found"). */
+const char *gt_api_status_text(int code);
+
+/* --- request validation (validate.c); pure, no I/O --- */
+
+/*
+ * Parse a request body (len bytes, not NUL-terminated). 0 with *out a new
+ * reference, or an HTTP status (400, 413) with a message in msg.
+ */
+int	gt_api_parse_body(const char *buf, size_t len, json_t **out,
+	    char *msg, size_t msglen);
+/*
+ * Check a create request against cfg's port range, blacklist and tunnel
+ * setting; fill m (id and created_at zeroed). 0, or 400 with msg.
+ */
+int	gt_api_check_create(const json_t *, const struct gt_config *cfg,
+	    struct gt_mapping *m, char *msg, size_t msglen);
+/* Check a remove request: 0 with *port, or 400 with msg. */
+int	gt_api_check_remove(const json_t *, uint16_t *port, char *msg, size_t msglen);
+/* An IP literal or a DNS name (1..253, labels [A-Za-z0-9-], not all-numeric TLD). */
+int	gt_api_host_valid(const char *);
+/* A client name: printable ASCII without spaces, 1..GT_CLIENT_MAX. */
+int	gt_api_client_valid(const char *);
+
+/* --- replies (reply.c) --- */
+
+/* {"success":b,"message":msg,"data":data}; data is stolen (NULL: {}). */
+json_t	*gt_api_envelope(int success, const char *msg, json_t *data);
+/*
+ * The mapping object of SPEC §4 with live figures from ctr (NULL: zeros).
+ * "error" is added when error is set, or ctr is NULL ("not listening").
+ */
+json_t	*gt_api_mapping_json(const struct gt_mapping *, const struct gt_counters *ctr,
+	    const char *error);
+/* RFC 3339 UTC, e.g. "2024-05-01T12:00:00Z", into buf (>= 21 bytes). */
+const char *gt_api_time(time_t, char *buf, size_t len);
+
+/* --- metrics (metrics.c) --- */
+
+#define GT_API_CODE_MIN	100
+#define GT_API_CODE_MAX	599
+
+struct gt_api_figures {
+	uint64_t	mappings;
+	uint64_t	sessions_active;
+	uint64_t	sessions_total;
+	uint64_t	bytes_in;
+	uint64_t	bytes_out;
+	uint64_t	tunnel_clients;
+	uint64_t	paused_listeners;
+	const uint64_t	*codes;		/* [GT_API_CODE_MAX - GT_API_CODE_MIN + 1] */
+};
+
+/* Prometheus text format (0.0.4); malloc'ed, caller frees; NULL on ENOMEM. */
+char	*gt_api_metrics_text(const struct gt_api_figures *, size_t *len);
+
+#endif

@@ -1,0 +1,174 @@
+/* main.c: gt-client's command line. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "gt/client.h"
+#include "gt/flags.h"
+#include "gt/log.h"
+
+#define PROG	"gt-client"
+
+/* Split HOST:PORT or [V6]:PORT. */
+static int
+client_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	const char	*colon, *h = s;
+	size_t		 n;
+	char		*end;
+	long		 p;
+
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+
+		if (rb == NULL || rb[1] != ':')
+			return -1;
+		h = s + 1;
+		n = (size_t)(rb - h);
+		colon = rb + 1;
+	} else {
+		if ((colon = strrchr(s, ':')) == NULL ||
+		    memchr(s, ':', (size_t)(colon - s)) != NULL)
+			return -1;
+		n = (size_t)(colon - s);
+	}
+	if (n == 0 || n >= hostlen)
+		return -1;
+	memcpy(host, h, n);
+	host[n] = '\0';
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
+		return -1;
+	*port = (uint16_t)p;
+	return 0;
+}
+
+/* SIGINT/SIGTERM: stop the loop; main frees everything. */
+static void
+client_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	log_info("client", "signal %d: shutting down", (int)sig);
+	event_base_loopbreak(arg);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char		*server = NULL, *cert = "certs/client.crt",
+				*key = "certs/client.key", *ca = "certs/ca.crt",
+				*server_name = NULL, *allow = "127.0.0.1:*",
+				*reg = NULL;
+	int			 no_tls = 0, debug = 0, version = 0, idx = 1, rc;
+	static char		 host[256];
+	char			 err[256];
+	struct gt_client_opts	 o;
+	struct event_base	*base;
+	struct evdns_base	*dns;
+	struct gt_client	*c;
+	struct event		*sigint, *sigterm;
+	const struct gt_flag	 flags[] = {
+		{ "server", GT_FLAG_STRING, &server, 0, 0, "HOST:PORT",
+		    "the server's tunnel address (required)" },
+		{ "cert", GT_FLAG_STRING, &cert, 0, 0, "FILE",
+		    "client certificate (default certs/client.crt)" },
+		{ "key", GT_FLAG_STRING, &key, 0, 0, "FILE",
+		    "client key (default certs/client.key)" },
+		{ "ca", GT_FLAG_STRING, &ca, 0, 0, "FILE",
+		    "CA that signed the server (default certs/ca.crt)" },
+		{ "server-name", GT_FLAG_STRING, &server_name, 0, 0, "NAME",
+		    "name to verify in the server certificate (default: HOST)" },
+		{ "no-tls", GT_FLAG_BOOL, &no_tls, 0, 0, NULL,
+		    "plain TCP tunnel, for a server with enable_tls: false" },
+		{ "allow", GT_FLAG_STRING, &allow, 0, 0, "TARGETS",
+		    "local targets the server may ask for (default 127.0.0.1:*)" },
+		{ "reg", GT_FLAG_STRING, &reg, 0, 0, "install|uninstall",
+		    "install or remove the systemd unit gt-client.service" },
+		{ "debug", GT_FLAG_BOOL, &debug, 0, 0, NULL, "debug logging" },
+		{ "version", GT_FLAG_BOOL, &version, 0, 0, NULL, "print the version" },
+		{ NULL, 0, NULL, 0, 0, NULL, NULL },
+	};
+
+	gt_log_init(PROG);
+	rc = gt_flags_parse(PROG, "-server HOST:PORT [flags]", flags, argc, argv, &idx);
+	if (rc == GT_FLAGS_HELP)
+		return 0;
+	if (rc != GT_FLAGS_OK)
+		return 2;
+	if (idx < argc) {
+		fprintf(stderr, "%s: unexpected argument: %s\n", PROG, argv[idx]);
+		return 2;
+	}
+	if (version) {
+		printf("%s %s\n", PROG, GT_VERSION);
+		return 0;
+	}
+	if (debug)
+		gt_log_set_level(GT_LOG_DEBUG);
+	memset(&o, 0, sizeof(o));
+	if (gt_allow_parse(allow, &o.allow, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", PROG, err);
+		return 2;
+	}
+	if (reg != NULL) {
+		if (strcmp(reg, "install") != 0 && strcmp(reg, "uninstall") != 0) {
+			fprintf(stderr, "%s: -reg: want install or uninstall, not \"%s\"\n",
+			    PROG, reg);
+			return 2;
+		}
+		fprintf(stderr, "%s: -reg: not built yet\n", PROG);
+		return 1;
+	}
+	if (server == NULL) {
+		fprintf(stderr, "%s: -server HOST:PORT is required\n", PROG);
+		return 2;
+	}
+	if (client_split_hostport(server, host, sizeof(host), &o.server_port) == -1) {
+		fprintf(stderr, "%s: -server: want HOST:PORT, not \"%s\"\n", PROG, server);
+		return 2;
+	}
+	o.server_host = host;
+	o.server_name = server_name != NULL ? server_name : host;
+	o.cert = cert;
+	o.key = key;
+	o.ca = ca;
+	o.no_tls = no_tls;
+	signal(SIGPIPE, SIG_IGN);
+	if ((base = event_base_new()) == NULL) {
+		fprintf(stderr, "%s: cannot create the event loop\n", PROG);
+		return 1;
+	}
+	dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (dns == NULL)
+		dns = evdns_base_new(base, 0);	/* no resolv.conf: literals still work */
+	if ((c = gt_client_new(base, dns, &o, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s: %s\n", PROG, err);
+		if (dns != NULL)
+			evdns_base_free(dns, 0);
+		event_base_free(base);
+		return 1;
+	}
+	sigint = evsignal_new(base, SIGINT, client_signal_cb, base);
+	sigterm = evsignal_new(base, SIGTERM, client_signal_cb, base);
+	event_add(sigint, NULL);
+	event_add(sigterm, NULL);
+	log_info("client", "%s %s starting: server %s, %s, allow %s", PROG,
+	    GT_VERSION, server, no_tls ? "plain TCP (NO TLS)" : "mutual TLS", allow);
+	gt_client_start(c);
+	event_base_dispatch(base);
+	gt_client_free(c);
+	event_free(sigint);
+	event_free(sigterm);
+	if (dns != NULL)
+		evdns_base_free(dns, 0);
+	event_base_free(base);
+	log_info("client", "stopped");
+	return 0;
+}

@@ -1,0 +1,1121 @@
+/*
+ * config.c: gt-server's configuration (SPEC §3). One table holds every key
+ * path with its type, bounds, default and place in struct gt_config; a walk
+ * over libyaml's events fills the struct from it, refusing anything the
+ * table does not describe.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "gt/config.h"
+#include "gt/log.h"
+
+#define CONFIG_MAX_FILE		(1024 * 1024)	/* config.yaml */
+#define CONFIG_MAX_KEYFILE	(64 * 1024)	/* jwt_secret_file */
+#define CONFIG_JWT_MIN		32
+#define CONFIG_KEYPATH_MAX	96		/* longest key path shown */
+#define CONFIG_SHOW_MAX		40		/* longest value echoed */
+#define CONFIG_MSG_MAX		512
+
+enum config_type {
+	CONFIG_SECTION,		/* a mapping of further keys */
+	CONFIG_BOOL,		/* int */
+	CONFIG_INT,		/* int in [min, max] */
+	CONFIG_PORT,		/* uint16_t in [min, max] */
+	CONFIG_ADDR,		/* char[size]: an IPv4 or IPv6 literal */
+	CONFIG_PATH,		/* char[size]: a file name */
+	CONFIG_LOGLEVEL,	/* char[size]: debug|info|warn|error */
+	CONFIG_PORTS,		/* uint16_t[size], count at noff */
+	CONFIG_CIDRS,		/* char[size][64], count at noff */
+};
+
+struct config_entry {
+	const char		*path;
+	enum config_type	 type;
+	size_t			 off;	/* into struct gt_config */
+	size_t			 size;	/* string buffer bytes, or list capacity */
+	size_t			 noff;	/* list entry count */
+	long			 min, max;
+	const char		*def;	/* default; lists comma-separated */
+	const char		*help;
+};
+
+#define CF(m)		offsetof(struct gt_config, m)
+#define CFS(m)		sizeof(((struct gt_config *)NULL)->m)
+#define CFN(m)		(sizeof(((struct gt_config *)NULL)->m) / \
+			    sizeof(((struct gt_config *)NULL)->m[0]))
+#define SECTION(p, h)	{ p, CONFIG_SECTION, 0, 0, 0, 0, 0, NULL, h }
+
+static const struct config_entry config_table[] = {
+	SECTION("port_range", "public ports mappings may use"),
+	{ "port_range.from", CONFIG_PORT, CF(port_range.from), 0, 0,
+	    1, 65535, "10000", "lowest public port a mapping may use" },
+	{ "port_range.end", CONFIG_PORT, CF(port_range.end), 0, 0,
+	    1, 65535, "10100", "highest public port a mapping may use" },
+
+	SECTION("tunnel", "the listener tunnel clients connect to"),
+	{ "tunnel.enabled", CONFIG_BOOL, CF(tunnel.enabled), 0, 0,
+	    0, 1, "true", "accept tunnel clients" },
+	{ "tunnel.listen_addr", CONFIG_ADDR, CF(tunnel.listen_addr),
+	    CFS(tunnel.listen_addr), 0, 0, 0, "0.0.0.0",
+	    "IP address the tunnel listener binds" },
+	{ "tunnel.listen_port", CONFIG_PORT, CF(tunnel.listen_port), 0, 0,
+	    1, 65535, "9000", "TCP port of the tunnel listener" },
+	{ "tunnel.heartbeat_interval", CONFIG_INT,
+	    CF(tunnel.heartbeat_interval), 0, 0, 1, 3600, "10",
+	    "seconds between keep-alives" },
+	{ "tunnel.heartbeat_timeout", CONFIG_INT,
+	    CF(tunnel.heartbeat_timeout), 0, 0, 2, 86400, "30",
+	    "seconds of silence before a tunnel is dropped" },
+
+	SECTION("api", "the REST API listener"),
+	{ "api.listen_addr", CONFIG_ADDR, CF(api.listen_addr),
+	    CFS(api.listen_addr), 0, 0, 0, "127.0.0.1",
+	    "IP address the API binds" },
+	{ "api.listen_port", CONFIG_PORT, CF(api.listen_port), 0, 0,
+	    1, 65535, "8080", "TCP port of the API" },
+
+	SECTION("database", "mapping storage"),
+	{ "database.path", CONFIG_PATH, CF(database.path),
+	    CFS(database.path), 0, 0, 0, "./data/mappings.db",
+	    "SQLite file holding the mappings" },
+
+	SECTION("security", "authentication and transport security"),
+	SECTION("security.api", "API access control"),
+	{ "security.api.enable_auth", CONFIG_BOOL,
+	    CF(security.api.enable_auth), 0, 0, 0, 1, "true",
+	    "require a JWT on every API path but /health" },
+	{ "security.api.jwt_secret_file", CONFIG_PATH,
+	    CF(security.api.jwt_secret_file),
+	    CFS(security.api.jwt_secret_file), 0, 0, 0, "certs/jwt.key",
+	    "HS256 key: the file's bytes less trailing white space, >= 32" },
+	{ "security.api.allowed_ips", CONFIG_CIDRS,
+	    CF(security.api.allowed_ips), CFN(security.api.allowed_ips),
+	    CF(security.api.n_allowed_ips), 0, 0, "127.0.0.1/32,::1/128",
+	    "CIDR blocks (IPv4, IPv6) allowed to reach the API" },
+	SECTION("security.tunnel", "tunnel transport security"),
+	{ "security.tunnel.enable_tls", CONFIG_BOOL,
+	    CF(security.tunnel.enable_tls), 0, 0, 0, 1, "true",
+	    "mutual TLS on the tunnel listener" },
+	{ "security.tunnel.cert_file", CONFIG_PATH,
+	    CF(security.tunnel.cert_file), CFS(security.tunnel.cert_file),
+	    0, 0, 0, "certs/server.crt", "server certificate (PEM)" },
+	{ "security.tunnel.key_file", CONFIG_PATH,
+	    CF(security.tunnel.key_file), CFS(security.tunnel.key_file),
+	    0, 0, 0, "certs/server.key", "server private key (PEM)" },
+	{ "security.tunnel.client_ca", CONFIG_PATH,
+	    CF(security.tunnel.client_ca), CFS(security.tunnel.client_ca),
+	    0, 0, 0, "certs/ca.crt", "CA that signs client certificates" },
+	SECTION("security.port_range", "public port restrictions"),
+	{ "security.port_range.blacklist", CONFIG_PORTS,
+	    CF(security.port_range.blacklist),
+	    CFN(security.port_range.blacklist),
+	    CF(security.port_range.n_blacklist), 1, 65535, "22,3389,5432",
+	    "public ports no mapping may use" },
+
+	SECTION("log", "logging"),
+	{ "log.level", CONFIG_LOGLEVEL, CF(log.level), CFS(log.level), 0,
+	    0, 0, "info", "debug, info, warn or error" },
+};
+#define CONFIG_NENTRIES	(sizeof(config_table) / sizeof(config_table[0]))
+
+/* One parse: the libyaml parser, the struct being filled, where keys were. */
+struct config_parse {
+	yaml_parser_t		 parser;
+	const char		*name;
+	struct gt_config	*cfg;
+	size_t			 line[CONFIG_NENTRIES];	/* 1-based; 0: unset */
+	char			*err;
+	size_t			 errlen;
+};
+
+static const char *const config_levels[] = { "debug", "info", "warn", "error" };
+
+/* Copy a value for a message: printable ASCII only, bounded. */
+static void
+config_show(const char *s, size_t len, char *out, size_t outlen)
+{
+	size_t	i, o = 0;
+
+	if (outlen == 0)
+		return;
+	for (i = 0; i < len && o + 1 < outlen; i++) {
+		if (i == CONFIG_SHOW_MAX) {
+			if (o + 4 < outlen) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	}
+	out[o] = '\0';
+}
+
+/* Write "name[:line]: [key: ]message" into the caller's error buffer. */
+static void
+config_seterr(char *err, size_t errlen, const char *name, size_t line,
+    const char *key, const char *msg)
+{
+	char	where[CONFIG_MSG_MAX];
+
+	if (err == NULL || errlen == 0)
+		return;
+	if (name == NULL)
+		name = "config";
+	if (line > 0)
+		snprintf(where, sizeof(where), "%s:%zu", name, line);
+	else
+		snprintf(where, sizeof(where), "%s", name);
+	if (key != NULL)
+		snprintf(err, errlen, "%s: %s: %s", where, key, msg);
+	else
+		snprintf(err, errlen, "%s: %s", where, msg);
+}
+
+/* Report a parse error at a line (0: none) for a key (NULL: none). */
+static void __attribute__((format(printf, 4, 5)))
+config_err(struct config_parse *p, size_t line, const char *key,
+    const char *fmt, ...)
+{
+	char	msg[CONFIG_MSG_MAX];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	config_seterr(p->err, p->errlen, p->name, line, key, msg);
+}
+
+/* Find a key path in the table; -1 if unknown. */
+static int
+config_lookup(const char *path)
+{
+	size_t	i;
+
+	for (i = 0; i < CONFIG_NENTRIES; i++)
+		if (strcmp(config_table[i].path, path) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* The table index of a known entry (for cross-key checks). */
+static size_t
+config_index(const char *path)
+{
+	int	i;
+
+	i = config_lookup(path);
+	if (i < 0)
+		abort();	/* a path missing from our own table */
+	return (size_t)i;
+}
+
+/* What a value of this type is called in "expected ..." messages. */
+static const char *
+config_type_name(enum config_type t)
+{
+	switch (t) {
+	case CONFIG_SECTION:
+		return "a mapping";
+	case CONFIG_BOOL:
+		return "a boolean (true/false)";
+	case CONFIG_INT:
+		return "an integer";
+	case CONFIG_PORT:
+		return "a port number";
+	case CONFIG_ADDR:
+		return "an IP address";
+	case CONFIG_PATH:
+		return "a file name";
+	case CONFIG_LOGLEVEL:
+		return "a log level";
+	case CONFIG_PORTS:
+		return "a list of ports";
+	case CONFIG_CIDRS:
+		return "a list of CIDR blocks";
+	}
+	return "a value";
+}
+
+/* What a YAML event found where a value belongs is, for messages. */
+static const char *
+config_event_name(const yaml_event_t *ev)
+{
+	switch (ev->type) {
+	case YAML_MAPPING_START_EVENT:
+		return "a mapping";
+	case YAML_SEQUENCE_START_EVENT:
+		return "a list";
+	case YAML_SCALAR_EVENT:
+		return "a scalar";
+	default:
+		return "nothing";
+	}
+}
+
+/* A plain empty, ~ or null scalar: YAML's null. */
+static int
+config_is_null(const char *s, size_t len, int plain)
+{
+	if (!plain)
+		return 0;
+	return len == 0 || (len == 1 && s[0] == '~') ||
+	    (len == 4 && strncasecmp(s, "null", 4) == 0);
+}
+
+/*
+ * A decimal integer in [min, max]: the whole plain scalar, no leading zeros
+ * (YAML 1.1 reads 010 as octal), no floats. Message without the key in msg.
+ */
+static int
+config_integer(const char *s, size_t len, int plain, long min, long max,
+    long *out, char *msg, size_t msglen)
+{
+	char	 show[CONFIG_SHOW_MAX + 8];
+	char	*end;
+	size_t	 i;
+	long	 v;
+
+	config_show(s, len, show, sizeof(show));
+	if (!plain) {
+		snprintf(msg, msglen, "expected an integer, got quoted "
+		    "string \"%s\"", show);
+		return -1;
+	}
+	i = (len > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+	if (i == len || s[i] < '0' || s[i] > '9' || strlen(s) != len) {
+		snprintf(msg, msglen, "expected an integer, got \"%s\"", show);
+		return -1;
+	}
+	if (s[i] == '0' && i + 1 < len) {
+		snprintf(msg, msglen, "expected a decimal integer, got \"%s\"",
+		    show);
+		return -1;
+	}
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (end != s + len) {
+		snprintf(msg, msglen, "expected an integer, got \"%s\"", show);
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		snprintf(msg, msglen, "%s is out of range %ld..%ld", show,
+		    min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A string for a char[size] field: no control bytes, must fit. */
+static int
+config_string(const char *s, size_t len, size_t size, char *msg,
+    size_t msglen)
+{
+	size_t	i;
+
+	if (len == 0) {
+		snprintf(msg, msglen, "empty value");
+		return -1;
+	}
+	if (len >= size) {
+		snprintf(msg, msglen, "value is %zu bytes, longer than the "
+		    "maximum %zu", len, size - 1);
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			snprintf(msg, msglen, "control character in value");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* An IPv4 or IPv6 literal, as inet_pton takes it. */
+static int
+config_is_ip(const char *s, int *family)
+{
+	unsigned char	buf[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, s, buf) == 1) {
+		*family = AF_INET;
+		return 1;
+	}
+	if (inet_pton(AF_INET6, s, buf) == 1) {
+		*family = AF_INET6;
+		return 1;
+	}
+	return 0;
+}
+
+/* The unspecified address (0.0.0.0 or ::), which binds every address. */
+static int
+config_is_any(const char *s)
+{
+	unsigned char	buf[sizeof(struct in6_addr)];
+	static const unsigned char zero[sizeof(struct in6_addr)];
+
+	if (inet_pton(AF_INET, s, buf) == 1)
+		return memcmp(buf, zero, 4) == 0;
+	if (inet_pton(AF_INET6, s, buf) == 1)
+		return memcmp(buf, zero, sizeof(buf)) == 0;
+	return 0;
+}
+
+/*
+ * A CIDR block "addr/prefix" (a bare address means a host: /32 or /128).
+ * Writes the normalised text to out[outlen].
+ */
+static int
+config_cidr(const char *s, size_t len, char *out, size_t outlen, char *msg,
+    size_t msglen)
+{
+	char		 show[CONFIG_SHOW_MAX + 8], addr[64];
+	const char	*slash;
+	long		 prefix, maxp;
+	int		 family;
+
+	config_show(s, len, show, sizeof(show));
+	if (config_string(s, len, outlen, msg, msglen) == -1)
+		return -1;
+	slash = memchr(s, '/', len);
+	if ((size_t)((slash ? slash : s + len) - s) >= sizeof(addr))
+		goto bad;
+	memcpy(addr, s, (slash ? slash : s + len) - s);
+	addr[(slash ? slash : s + len) - s] = '\0';
+	if (!config_is_ip(addr, &family))
+		goto bad;
+	maxp = family == AF_INET ? 32 : 128;
+	if (slash == NULL) {
+		if (snprintf(out, outlen, "%s/%ld", addr, maxp) >= (int)outlen)
+			goto bad;
+		return 0;
+	}
+	if (config_integer(slash + 1, len - (slash + 1 - s), 1, 0, maxp,
+	    &prefix, msg, msglen) == -1 || slash[1] == '+' || slash[1] == '-') {
+		snprintf(msg, msglen, "\"%s\": prefix length must be 0..%ld",
+		    show, maxp);
+		return -1;
+	}
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+bad:
+	snprintf(msg, msglen, "\"%s\" is not a CIDR block (e.g. 10.0.0.0/8, "
+	    "fd00::/8)", show);
+	return -1;
+}
+
+/*
+ * Store one scalar (or one list entry) of entry e into c. Returns -1 with
+ * the reason (without the key) in msg.
+ */
+static int
+config_store(struct gt_config *c, const struct config_entry *e,
+    const char *s, size_t len, int plain, char *msg, size_t msglen)
+{
+	char	 show[CONFIG_SHOW_MAX + 8];
+	char	*base = (char *)c + e->off;
+	size_t	*n;
+	long	 v;
+	size_t	 i;
+	int	 family;
+
+	config_show(s, len, show, sizeof(show));
+	if (strlen(s) != len) {
+		snprintf(msg, msglen, "NUL byte in value");
+		return -1;
+	}
+	if (config_is_null(s, len, plain)) {
+		snprintf(msg, msglen, "expected %s, got an empty value",
+		    config_type_name(e->type));
+		return -1;
+	}
+	switch (e->type) {
+	case CONFIG_BOOL:
+		if (plain && (strcasecmp(s, "true") == 0 ||
+		    strcasecmp(s, "yes") == 0 || strcasecmp(s, "on") == 0))
+			v = 1;
+		else if (plain && (strcasecmp(s, "false") == 0 ||
+		    strcasecmp(s, "no") == 0 || strcasecmp(s, "off") == 0))
+			v = 0;
+		else {
+			snprintf(msg, msglen, "expected true or false, got "
+			    "%s\"%s\"", plain ? "" : "quoted string ", show);
+			return -1;
+		}
+		*(int *)base = (int)v;
+		return 0;
+	case CONFIG_INT:
+		if (config_integer(s, len, plain, e->min, e->max, &v, msg,
+		    msglen) == -1)
+			return -1;
+		*(int *)base = (int)v;
+		return 0;
+	case CONFIG_PORT:
+		if (config_integer(s, len, plain, e->min, e->max, &v, msg,
+		    msglen) == -1)
+			return -1;
+		*(uint16_t *)base = (uint16_t)v;
+		return 0;
+	case CONFIG_ADDR:
+		if (config_string(s, len, e->size, msg, msglen) == -1)
+			return -1;
+		if (!config_is_ip(s, &family)) {
+			snprintf(msg, msglen, "\"%s\" is not an IPv4 or IPv6 "
+			    "address", show);
+			return -1;
+		}
+		memcpy(base, s, len + 1);
+		return 0;
+	case CONFIG_PATH:
+		if (config_string(s, len, e->size, msg, msglen) == -1)
+			return -1;
+		memcpy(base, s, len + 1);
+		return 0;
+	case CONFIG_LOGLEVEL:
+		for (i = 0; i < sizeof(config_levels) / sizeof(config_levels[0]);
+		    i++) {
+			if (strlen(s) == len && strcasecmp(s, config_levels[i]) == 0)
+				break;
+		}
+		if (i == sizeof(config_levels) / sizeof(config_levels[0]) &&
+		    strlen(s) == len && strcasecmp(s, "warning") == 0)
+			i = 2;
+		if (i == sizeof(config_levels) / sizeof(config_levels[0])) {
+			snprintf(msg, msglen, "\"%s\" is not a log level "
+			    "(debug, info, warn, error)", show);
+			return -1;
+		}
+		snprintf(base, e->size, "%s", config_levels[i]);
+		return 0;
+	case CONFIG_PORTS:
+		n = (size_t *)((char *)c + e->noff);
+		if (*n >= e->size) {
+			snprintf(msg, msglen, "more than %zu entries", e->size);
+			return -1;
+		}
+		if (config_integer(s, len, plain, e->min, e->max, &v, msg,
+		    msglen) == -1)
+			return -1;
+		((uint16_t *)base)[(*n)++] = (uint16_t)v;
+		return 0;
+	case CONFIG_CIDRS:
+		n = (size_t *)((char *)c + e->noff);
+		if (*n >= e->size) {
+			snprintf(msg, msglen, "more than %zu entries", e->size);
+			return -1;
+		}
+		if (config_cidr(s, len, base + *n * CFS(security.api.allowed_ips[0]),
+		    CFS(security.api.allowed_ips[0]), msg, msglen) == -1)
+			return -1;
+		(*n)++;
+		return 0;
+	case CONFIG_SECTION:
+		break;
+	}
+	snprintf(msg, msglen, "expected %s", config_type_name(e->type));
+	return -1;
+}
+
+/* Checks between keys, after all are read; lines say where keys were. */
+static int
+config_validate(struct gt_config *c, const size_t *line, const char *name,
+    char *err, size_t errlen)
+{
+	char	msg[CONFIG_MSG_MAX];
+	size_t	lf, le, li, lt;
+
+	lf = line[config_index("port_range.from")];
+	le = line[config_index("port_range.end")];
+	if (c->port_range.from > c->port_range.end) {
+		snprintf(msg, sizeof(msg), "%u is greater than port_range.end "
+		    "%u", c->port_range.from, c->port_range.end);
+		config_seterr(err, errlen, name, lf ? lf : le,
+		    "port_range.from", msg);
+		return -1;
+	}
+	li = line[config_index("tunnel.heartbeat_interval")];
+	lt = line[config_index("tunnel.heartbeat_timeout")];
+	if (c->tunnel.heartbeat_timeout <= c->tunnel.heartbeat_interval) {
+		snprintf(msg, sizeof(msg), "%d must be greater than "
+		    "tunnel.heartbeat_interval %d", c->tunnel.heartbeat_timeout,
+		    c->tunnel.heartbeat_interval);
+		config_seterr(err, errlen, name, lt ? lt : li,
+		    "tunnel.heartbeat_timeout", msg);
+		return -1;
+	}
+	if (c->security.api.n_allowed_ips == 0) {
+		config_seterr(err, errlen, name,
+		    line[config_index("security.api.allowed_ips")],
+		    "security.api.allowed_ips", "empty list (to allow every "
+		    "address say so: [0.0.0.0/0, \"::/0\"])");
+		return -1;
+	}
+	if (c->tunnel.enabled &&
+	    c->tunnel.listen_port == c->api.listen_port &&
+	    (strcmp(c->tunnel.listen_addr, c->api.listen_addr) == 0 ||
+	    config_is_any(c->tunnel.listen_addr) ||
+	    config_is_any(c->api.listen_addr))) {
+		snprintf(msg, sizeof(msg), "%u is also tunnel.listen_port",
+		    c->api.listen_port);
+		config_seterr(err, errlen, name,
+		    line[config_index("api.listen_port")], "api.listen_port",
+		    msg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+gt_config_defaults(struct gt_config *c)
+{
+	const struct config_entry	*e;
+	const char			*s, *comma;
+	char				 msg[CONFIG_MSG_MAX], item[64];
+	size_t				 i, len;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < CONFIG_NENTRIES; i++) {
+		e = &config_table[i];
+		if (e->type == CONFIG_SECTION)
+			continue;
+		if (e->type != CONFIG_PORTS && e->type != CONFIG_CIDRS) {
+			if (config_store(c, e, e->def, strlen(e->def), 1, msg,
+			    sizeof(msg)) == -1)
+				abort();	/* our own default is broken */
+			continue;
+		}
+		for (s = e->def; *s != '\0'; s = *comma ? comma + 1 : comma) {
+			comma = strchr(s, ',');
+			if (comma == NULL)
+				comma = s + strlen(s);
+			len = (size_t)(comma - s);
+			if (len >= sizeof(item))
+				abort();
+			memcpy(item, s, len);
+			item[len] = '\0';
+			if (config_store(c, e, item, len, 1, msg,
+			    sizeof(msg)) == -1)
+				abort();
+		}
+	}
+}
+
+/*
+ * Next event, refusing what the schema never uses: aliases, anchors and
+ * tags. On a YAML error the message has libyaml's line and problem.
+ */
+static int
+config_next(struct config_parse *p, yaml_event_t *ev, const char *key)
+{
+	const yaml_char_t	*anchor = NULL, *tag = NULL;
+	size_t			 line;
+
+	if (!yaml_parser_parse(&p->parser, ev)) {
+		if (p->parser.error == YAML_MEMORY_ERROR)
+			config_err(p, 0, NULL, "out of memory");
+		else if (p->parser.error == YAML_READER_ERROR)
+			config_err(p, 0, NULL, "YAML error at byte %zu: %s",
+			    p->parser.problem_offset, p->parser.problem ?
+			    p->parser.problem : "unreadable input");
+		else
+			config_err(p, p->parser.problem_mark.line + 1, NULL,
+			    "YAML syntax error: %s%s%s",
+			    p->parser.problem ? p->parser.problem : "unknown",
+			    p->parser.context ? " " : "",
+			    p->parser.context ? p->parser.context : "");
+		return -1;
+	}
+	line = ev->start_mark.line + 1;
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		config_err(p, line, key, "YAML aliases are not allowed");
+		yaml_event_delete(ev);
+		return -1;
+	case YAML_SCALAR_EVENT:
+		anchor = ev->data.scalar.anchor;
+		tag = ev->data.scalar.tag;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = ev->data.sequence_start.anchor;
+		tag = ev->data.sequence_start.tag;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->data.mapping_start.anchor;
+		tag = ev->data.mapping_start.tag;
+		break;
+	default:
+		break;
+	}
+	if (anchor != NULL) {
+		config_err(p, line, key, "YAML anchors are not allowed");
+		yaml_event_delete(ev);
+		return -1;
+	}
+	if (tag != NULL) {
+		config_err(p, line, key, "YAML tags are not allowed");
+		yaml_event_delete(ev);
+		return -1;
+	}
+	return 0;
+}
+
+static int	config_mapping(struct config_parse *, const char *);
+
+/* The value of known key e: check and store it. */
+static int
+config_value(struct config_parse *p, const struct config_entry *e)
+{
+	yaml_event_t	 ev;
+	char		 msg[CONFIG_MSG_MAX], key[CONFIG_KEYPATH_MAX + 16];
+	size_t		*n, i, line;
+	int		 rc;
+
+	if (config_next(p, &ev, e->path) == -1)
+		return -1;
+	line = ev.start_mark.line + 1;
+	if (e->type == CONFIG_SECTION) {
+		if (ev.type != YAML_MAPPING_START_EVENT) {
+			config_err(p, line, e->path, "expected a mapping, got %s",
+			    ev.type == YAML_SCALAR_EVENT && config_is_null(
+			    (char *)ev.data.scalar.value, ev.data.scalar.length,
+			    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) ?
+			    "an empty value" : config_event_name(&ev));
+			yaml_event_delete(&ev);
+			return -1;
+		}
+		yaml_event_delete(&ev);
+		return config_mapping(p, e->path);
+	}
+	if (e->type != CONFIG_PORTS && e->type != CONFIG_CIDRS) {
+		if (ev.type != YAML_SCALAR_EVENT) {
+			config_err(p, line, e->path, "expected %s, got %s",
+			    config_type_name(e->type), config_event_name(&ev));
+			yaml_event_delete(&ev);
+			return -1;
+		}
+		rc = config_store(p->cfg, e, (char *)ev.data.scalar.value,
+		    ev.data.scalar.length,
+		    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE, msg,
+		    sizeof(msg));
+		yaml_event_delete(&ev);
+		if (rc == -1)
+			config_err(p, line, e->path, "%s", msg);
+		return rc;
+	}
+
+	/* A list replaces the default list entirely. */
+	if (ev.type != YAML_SEQUENCE_START_EVENT) {
+		config_err(p, line, e->path, "expected %s, got %s",
+		    config_type_name(e->type), ev.type == YAML_SCALAR_EVENT &&
+		    config_is_null((char *)ev.data.scalar.value,
+		    ev.data.scalar.length,
+		    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE) ?
+		    "an empty value" : config_event_name(&ev));
+		yaml_event_delete(&ev);
+		return -1;
+	}
+	yaml_event_delete(&ev);
+	n = (size_t *)((char *)p->cfg + e->noff);
+	*n = 0;
+	for (i = 0;; i++) {
+		snprintf(key, sizeof(key), "%s[%zu]", e->path, i);
+		if (config_next(p, &ev, key) == -1)
+			return -1;
+		line = ev.start_mark.line + 1;
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			return 0;
+		}
+		if (ev.type != YAML_SCALAR_EVENT) {
+			config_err(p, line, key, "expected a list entry, got %s",
+			    config_event_name(&ev));
+			yaml_event_delete(&ev);
+			return -1;
+		}
+		rc = config_store(p->cfg, e, (char *)ev.data.scalar.value,
+		    ev.data.scalar.length,
+		    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE, msg,
+		    sizeof(msg));
+		yaml_event_delete(&ev);
+		if (rc == -1) {
+			config_err(p, line, *n >= e->size ? e->path : key,
+			    "%s", msg);
+			return -1;
+		}
+	}
+}
+
+/* The keys of a mapping at prefix ("" at the top), up to its end. */
+static int
+config_mapping(struct config_parse *p, const char *prefix)
+{
+	yaml_event_t	 ev;
+	char		 path[CONFIG_KEYPATH_MAX], show[CONFIG_SHOW_MAX + 8];
+	const char	*k;
+	size_t		 klen, line;
+	int		 idx, ok;
+
+	for (;;) {
+		if (config_next(p, &ev, *prefix ? prefix : NULL) == -1)
+			return -1;
+		if (ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			return 0;
+		}
+		line = ev.start_mark.line + 1;
+		if (ev.type != YAML_SCALAR_EVENT) {
+			config_err(p, line, *prefix ? prefix : NULL,
+			    "expected a key, got %s", config_event_name(&ev));
+			yaml_event_delete(&ev);
+			return -1;
+		}
+		k = (const char *)ev.data.scalar.value;
+		klen = ev.data.scalar.length;
+		config_show(k, klen, show, sizeof(show));
+		/* A dotted key must not reach a nested entry. */
+		ok = klen > 0 && strlen(k) == klen && strchr(k, '.') == NULL &&
+		    snprintf(path, sizeof(path), "%s%s%s", prefix,
+		    *prefix ? "." : "", k) < (int)sizeof(path);
+		idx = ok ? config_lookup(path) : -1;
+		if (idx == -1)
+			snprintf(path, sizeof(path), "%s%s%s", prefix,
+			    *prefix ? "." : "", show);
+		yaml_event_delete(&ev);
+		if (idx == -1) {
+			config_err(p, line, path, "unknown key");
+			return -1;
+		}
+		if (p->line[idx] != 0) {
+			config_err(p, line, path, "duplicate key (first at "
+			    "line %zu)", p->line[idx]);
+			return -1;
+		}
+		p->line[idx] = line;
+		if (config_value(p, &config_table[idx]) == -1)
+			return -1;
+	}
+}
+
+/* The whole stream: nothing, or one document holding a mapping (or null). */
+static int
+config_stream(struct config_parse *p)
+{
+	yaml_event_t	ev;
+	size_t		line;
+	int		rc = 0;
+
+	if (config_next(p, &ev, NULL) == -1)
+		return -1;
+	yaml_event_delete(&ev);		/* STREAM-START */
+	if (config_next(p, &ev, NULL) == -1)
+		return -1;
+	if (ev.type == YAML_STREAM_END_EVENT) {
+		yaml_event_delete(&ev);
+		return 0;
+	}
+	yaml_event_delete(&ev);		/* DOCUMENT-START */
+	if (config_next(p, &ev, NULL) == -1)
+		return -1;
+	line = ev.start_mark.line + 1;
+	if (ev.type == YAML_MAPPING_START_EVENT) {
+		yaml_event_delete(&ev);
+		if (config_mapping(p, "") == -1)
+			return -1;
+	} else if (ev.type == YAML_SCALAR_EVENT &&
+	    config_is_null((char *)ev.data.scalar.value, ev.data.scalar.length,
+	    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE)) {
+		yaml_event_delete(&ev);
+	} else {
+		config_err(p, line, NULL, "the top level must be a mapping of "
+		    "keys, not %s", config_event_name(&ev));
+		yaml_event_delete(&ev);
+		return -1;
+	}
+	if (config_next(p, &ev, NULL) == -1)
+		return -1;
+	yaml_event_delete(&ev);		/* DOCUMENT-END */
+	if (config_next(p, &ev, NULL) == -1)
+		return -1;
+	if (ev.type != YAML_STREAM_END_EVENT) {
+		config_err(p, ev.start_mark.line + 1, NULL,
+		    "only one YAML document is allowed");
+		rc = -1;
+	}
+	yaml_event_delete(&ev);
+	return rc;
+}
+
+int
+gt_config_load_buf(const char *buf, size_t len, const char *name,
+    struct gt_config *out, char *err, size_t errlen)
+{
+	struct config_parse	*p;
+	struct gt_config	*c;
+	int			 rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (len > CONFIG_MAX_FILE) {
+		config_seterr(err, errlen, name, 0, NULL,
+		    "file is larger than 1 MiB");
+		return -1;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (c = malloc(sizeof(*c))) == NULL) {
+		free(p);
+		config_seterr(err, errlen, name, 0, NULL, strerror(ENOMEM));
+		return -1;
+	}
+	gt_config_defaults(c);
+	p->name = name;
+	p->cfg = c;
+	p->err = err;
+	p->errlen = errlen;
+	if (!yaml_parser_initialize(&p->parser)) {
+		config_seterr(err, errlen, name, 0, NULL, strerror(ENOMEM));
+		free(c);
+		free(p);
+		return -1;
+	}
+	yaml_parser_set_input_string(&p->parser, (const unsigned char *)buf,
+	    len);
+	rc = config_stream(p);
+	yaml_parser_delete(&p->parser);
+	if (rc == 0)
+		rc = config_validate(c, p->line, name, err, errlen);
+	if (rc == 0)
+		memcpy(out, c, sizeof(*c));
+	free(c);
+	free(p);
+	return rc;
+}
+
+int
+gt_config_load(const char *path, struct gt_config *out, char *err,
+    size_t errlen)
+{
+	struct stat	 st;
+	FILE		*fp;
+	char		*buf;
+	size_t		 n;
+	int		 rc;
+
+	if ((fp = fopen(path, "re")) == NULL) {
+		config_seterr(err, errlen, path, 0, NULL, strerror(errno));
+		return -1;
+	}
+	if (fstat(fileno(fp), &st) == -1) {
+		config_seterr(err, errlen, path, 0, NULL, strerror(errno));
+		fclose(fp);
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		config_seterr(err, errlen, path, 0, NULL,
+		    "not a regular file");
+		fclose(fp);
+		return -1;
+	}
+	if ((buf = malloc(CONFIG_MAX_FILE + 1)) == NULL) {
+		config_seterr(err, errlen, path, 0, NULL, strerror(errno));
+		fclose(fp);
+		return -1;
+	}
+	n = fread(buf, 1, CONFIG_MAX_FILE + 1, fp);
+	if (ferror(fp)) {
+		config_seterr(err, errlen, path, 0, NULL, "read error");
+		rc = -1;
+	} else
+		rc = gt_config_load_buf(buf, n, path, out, err, errlen);
+	free(buf);
+	fclose(fp);
+	return rc;
+}
+
+#define CONFIG_KEY_EFILE	-1	/* msg is an errno text: prefix the path */
+#define CONFIG_KEY_EKEY		-2	/* msg is about the contents */
+
+/*
+ * Read a secret key file: regular, at most 64 KiB, >= 32 bytes once
+ * trailing white space is gone. Its mode goes to *mode.
+ */
+static unsigned char *
+config_read_key(const char *path, size_t *lenp, mode_t *mode, int *why,
+    char *msg, size_t msglen)
+{
+	struct stat	 st;
+	unsigned char	*buf;
+	size_t		 len = 0;
+	ssize_t		 r;
+	int		 fd;
+
+	*why = CONFIG_KEY_EFILE;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1) {
+		snprintf(msg, msglen, "%s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(msg, msglen, "%s", strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	*mode = st.st_mode;
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(msg, msglen, "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc(CONFIG_MAX_KEYFILE + 1)) == NULL) {
+		snprintf(msg, msglen, "%s", strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	while (len <= CONFIG_MAX_KEYFILE) {
+		r = read(fd, buf + len, CONFIG_MAX_KEYFILE + 1 - len);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r == -1) {
+			snprintf(msg, msglen, "%s", strerror(errno));
+			goto fail;
+		}
+		if (r == 0)
+			break;
+		len += (size_t)r;
+	}
+	*why = CONFIG_KEY_EKEY;
+	if (len > CONFIG_MAX_KEYFILE) {
+		snprintf(msg, msglen, "key file is larger than 64 KiB");
+		goto fail;
+	}
+	while (len > 0 && (buf[len - 1] == ' ' || buf[len - 1] == '\t' ||
+	    buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+	    buf[len - 1] == '\v' || buf[len - 1] == '\f'))
+		len--;
+	if (len < CONFIG_JWT_MIN) {
+		snprintf(msg, msglen, "key is %zu bytes, need at least %d",
+		    len, CONFIG_JWT_MIN);
+		goto fail;
+	}
+	explicit_bzero(buf + len, CONFIG_MAX_KEYFILE + 1 - len);
+	buf[len] = '\0';
+	close(fd);
+	*lenp = len;
+	return buf;
+fail:
+	explicit_bzero(buf, CONFIG_MAX_KEYFILE + 1);
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+unsigned char *
+gt_config_read_jwt_key(const char *path, size_t *len, char *err,
+    size_t errlen)
+{
+	unsigned char	*key;
+	char		 msg[CONFIG_MSG_MAX];
+	mode_t		 mode;
+	int		 why;
+
+	if ((key = config_read_key(path, len, &mode, &why, msg,
+	    sizeof(msg))) == NULL && err != NULL && errlen > 0)
+		snprintf(err, errlen, "%s: %s", path, msg);
+	return key;
+}
+
+/* Warn when a private key file is open to group or other. */
+static void
+config_warn_mode(const char *key, const char *path, mode_t mode)
+{
+	if (mode & (S_IRWXG | S_IRWXO))
+		log_warnx("config", "%s: %s is accessible by group/other "
+		    "(mode %04o); chmod 600 it", key, path,
+		    (unsigned)(mode & 07777));
+}
+
+/* A file an enabled feature needs: a readable regular file. */
+static int
+config_need_file(const char *key, const char *path, int is_key, char *err,
+    size_t errlen)
+{
+	struct stat	st;
+	int		fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1) {
+		snprintf(err, errlen, "%s: %s: %s", key, path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s: %s", key, path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s: not a regular file", key, path);
+		return -1;
+	}
+	if (is_key)
+		config_warn_mode(key, path, st.st_mode);
+	return 0;
+}
+
+int
+gt_config_check_files(const struct gt_config *c, char *err, size_t errlen)
+{
+	const char	*k = "security.api.jwt_secret_file";
+	unsigned char	*key;
+	char		 msg[CONFIG_MSG_MAX], dummy[1];
+	size_t		 len;
+	mode_t		 mode;
+	int		 why;
+
+	if (err == NULL || errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	err[0] = '\0';
+	if (c->tunnel.enabled && c->security.tunnel.enable_tls) {
+		if (config_need_file("security.tunnel.cert_file",
+		    c->security.tunnel.cert_file, 0, err, errlen) == -1 ||
+		    config_need_file("security.tunnel.key_file",
+		    c->security.tunnel.key_file, 1, err, errlen) == -1 ||
+		    config_need_file("security.tunnel.client_ca",
+		    c->security.tunnel.client_ca, 0, err, errlen) == -1)
+			return -1;
+	}
+	if (c->security.api.enable_auth) {
+		key = config_read_key(c->security.api.jwt_secret_file, &len,
+		    &mode, &why, msg, sizeof(msg));
+		if (key == NULL) {
+			if (why == CONFIG_KEY_EFILE)
+				snprintf(err, errlen, "%s: %s: %s", k,
+				    c->security.api.jwt_secret_file, msg);
+			else
+				snprintf(err, errlen, "%s: %s", k, msg);
+			return -1;
+		}
+		explicit_bzero(key, len);
+		free(key);
+		config_warn_mode(k, c->security.api.jwt_secret_file, mode);
+	}
+	return 0;
+}

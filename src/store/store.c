@@ -1,0 +1,607 @@
+/*
+ * store.c: the mappings table in SQLite. The only module that speaks SQL.
+ * WAL with synchronous=FULL; every write is one BEGIN IMMEDIATE ... COMMIT
+ * that has committed before the function returns.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "gt/log.h"
+#include "gt/store.h"
+
+#define STORE_ERRLEN	256
+
+struct gt_store {
+	sqlite3		*st_db;
+	char		 st_err[STORE_ERRLEN];
+};
+
+/*
+ * Ordered migration steps: step i brings the schema from version i to i + 1.
+ * Each runs in its own transaction together with the user_version bump.
+ */
+static const char *const store_migrations[] = {
+	/* v1: the mappings table (SPEC section 4). */
+	"CREATE TABLE mappings ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" source_port INTEGER NOT NULL UNIQUE"
+	"  CHECK(source_port BETWEEN 1 AND 65535),"
+	" target_host TEXT NOT NULL,"
+	" target_port INTEGER NOT NULL"
+	"  CHECK(target_port BETWEEN 1 AND 65535),"
+	" use_tunnel INTEGER NOT NULL CHECK(use_tunnel IN (0, 1)),"
+	" client TEXT NOT NULL DEFAULT '',"
+	" created_at INTEGER NOT NULL)",
+};
+
+#define STORE_NMIGRATIONS \
+	((int)(sizeof(store_migrations) / sizeof(store_migrations[0])))
+
+#define STORE_COLUMNS \
+	"id, source_port, target_host, target_port, use_tunnel, client," \
+	" created_at"
+
+/* Record the last error text, printf style. */
+static void __attribute__((format(printf, 2, 3)))
+store_seterr(struct gt_store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->st_err, sizeof(st->st_err), fmt, ap);
+	va_end(ap);
+}
+
+/* Record "what: sqlite's message" as the last error. */
+static void
+store_dberr(struct gt_store *st, const char *what)
+{
+	store_seterr(st, "%s: %s", what, sqlite3_errmsg(st->st_db));
+}
+
+/* Create dir and its parents with mode 0700 where missing. */
+static int
+store_mkdirs(const char *dir, char *err, size_t errlen)
+{
+	char buf[PATH_MAX];
+	size_t len, i;
+	struct stat sb;
+
+	len = strlen(dir);
+	if (len == 0)
+		return 0;
+	if (len >= sizeof(buf)) {
+		snprintf(err, errlen, "database folder name too long");
+		return -1;
+	}
+	memcpy(buf, dir, len + 1);
+	for (i = 1; i <= len; i++) {
+		if (buf[i] != '/' && buf[i] != '\0')
+			continue;
+		buf[i] = '\0';
+		if (mkdir(buf, 0700) == -1 && errno != EEXIST) {
+			snprintf(err, errlen, "cannot create folder %s: %s",
+			    buf, strerror(errno));
+			return -1;
+		}
+		if (i < len)
+			buf[i] = '/';
+	}
+	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		snprintf(err, errlen, "database folder %s is not a folder",
+		    dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* Create the folder that holds path, if it has one. */
+static int
+store_mkparent(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	const char *slash;
+	size_t len;
+
+	if ((slash = strrchr(path, '/')) == NULL)
+		return 0;
+	len = (size_t)(slash - path);
+	if (len == 0)
+		return 0;	/* a file in / */
+	if (len >= sizeof(dir)) {
+		snprintf(err, errlen, "database path too long");
+		return -1;
+	}
+	memcpy(dir, path, len);
+	dir[len] = '\0';
+	return store_mkdirs(dir, err, errlen);
+}
+
+/* Run one SQL statement that returns no rows, through a prepared statement. */
+static int
+store_exec(struct gt_store *st, const char *sql)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->st_db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, sql);
+		return -1;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		;
+	if (rc != SQLITE_DONE) {
+		store_dberr(st, sql);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+/* Read an integer pragma (or any one-integer query) into *out. */
+static int
+store_query_int(struct gt_store *st, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *stmt;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->st_db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, sql);
+		return -1;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_ROW) {
+		store_dberr(st, sql);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	*out = sqlite3_column_int64(stmt, 0);
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+/* Read a text pragma into buf (bounded). */
+static int
+store_query_text(struct gt_store *st, const char *sql, char *buf, size_t len)
+{
+	sqlite3_stmt *stmt;
+	const unsigned char *s;
+
+	if (sqlite3_prepare_v2(st->st_db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, sql);
+		return -1;
+	}
+	if (sqlite3_step(stmt) != SQLITE_ROW) {
+		store_dberr(st, sql);
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	s = sqlite3_column_text(stmt, 0);
+	snprintf(buf, len, "%s", s != NULL ? (const char *)s : "");
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+/* Roll back after a failed write; the error text already says why. */
+static void
+store_rollback(struct gt_store *st)
+{
+	sqlite3_stmt *stmt;
+
+	if (sqlite3_get_autocommit(st->st_db))
+		return;		/* sqlite rolled back already */
+	if (sqlite3_prepare_v2(st->st_db, "ROLLBACK", -1, &stmt, NULL) ==
+	    SQLITE_OK) {
+		(void)sqlite3_step(stmt);
+		sqlite3_finalize(stmt);
+	}
+}
+
+/* Bring the schema up to this build's version, one transaction a step. */
+static int
+store_migrate(struct gt_store *st)
+{
+	int64_t ver;
+	int i;
+	char sql[64];
+
+	if (store_query_int(st, "PRAGMA user_version", &ver) == -1)
+		return -1;
+	if (ver > STORE_NMIGRATIONS) {
+		store_seterr(st, "database schema version %lld is newer than "
+		    "this build knows (%d): refusing to use it",
+		    (long long)ver, STORE_NMIGRATIONS);
+		return -1;
+	}
+	if (ver < 0) {
+		store_seterr(st, "database schema version %lld is invalid",
+		    (long long)ver);
+		return -1;
+	}
+	for (i = (int)ver; i < STORE_NMIGRATIONS; i++) {
+		if (store_exec(st, "BEGIN IMMEDIATE") == -1)
+			return -1;
+		if (store_exec(st, store_migrations[i]) == -1)
+			goto fail;
+		/* PRAGMA binds no parameters; the value is our own int. */
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", i + 1);
+		if (store_exec(st, sql) == -1)
+			goto fail;
+		if (store_exec(st, "COMMIT") == -1)
+			goto fail;
+		log_info("store", "database schema migrated to version %d",
+		    i + 1);
+	}
+	return 0;
+ fail:
+	store_rollback(st);
+	return -1;
+}
+
+/* The schema version this build migrates to. */
+int
+gt_store_schema_version(void)
+{
+	return STORE_NMIGRATIONS;
+}
+
+/* Create the folder, open, set durability pragmas, migrate. */
+struct gt_store *
+gt_store_open(const char *path, char *err, size_t errlen)
+{
+	struct gt_store *st;
+	char mode[32];
+	int64_t sync;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (err == NULL)
+		errlen = 0;
+	if (path == NULL || *path == '\0') {
+		snprintf(err, errlen, "empty database path");
+		return NULL;
+	}
+	if (store_mkparent(path, err, errlen) == -1)
+		return NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (sqlite3_open_v2(path, &st->st_db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+		    st->st_db != NULL ? sqlite3_errmsg(st->st_db) :
+		    "out of memory");
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->st_db, 1);
+	sqlite3_busy_timeout(st->st_db, 5000);
+	/* SQLite opens a write-protected file read-only: refuse now. */
+	if (sqlite3_db_readonly(st->st_db, "main") == 1) {
+		store_seterr(st, "database file is read-only");
+		goto dbfail;
+	}
+	if (store_query_text(st, "PRAGMA journal_mode=WAL", mode,
+	    sizeof(mode)) == -1)
+		goto dbfail;
+	if (strcmp(mode, "wal") != 0) {
+		store_seterr(st, "cannot switch to WAL (journal_mode is %s)",
+		    mode);
+		goto dbfail;
+	}
+	if (store_exec(st, "PRAGMA synchronous=FULL") == -1 ||
+	    store_query_int(st, "PRAGMA synchronous", &sync) == -1)
+		goto dbfail;
+	if (sync != 2) {
+		store_seterr(st, "cannot set synchronous=FULL");
+		goto dbfail;
+	}
+	if (store_exec(st, "PRAGMA foreign_keys=ON") == -1)
+		goto dbfail;
+	if (store_migrate(st) == -1)
+		goto dbfail;
+	return st;
+ dbfail:
+	snprintf(err, errlen, "database %s: %s", path, st->st_err);
+ fail:
+	gt_store_close(st);
+	return NULL;
+}
+
+/* Close the database; NULL is fine. */
+void
+gt_store_close(struct gt_store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->st_db != NULL && sqlite3_close(st->st_db) != SQLITE_OK)
+		log_warnx("store", "close: %s", sqlite3_errmsg(st->st_db));
+	st->st_db = NULL;
+	free(st);
+}
+
+/* Last error text of this store (borrowed). */
+const char *
+gt_store_error(const struct gt_store *st)
+{
+	if (st == NULL)
+		return "no database";
+	return st->st_err;
+}
+
+/* Copy a text column into dst of size dstlen; too long is an error. */
+static int
+store_copy_text(struct gt_store *st, sqlite3_stmt *stmt, int col,
+    char *dst, size_t dstlen, const char *name)
+{
+	const unsigned char *s;
+	int n;
+
+	s = sqlite3_column_text(stmt, col);
+	n = sqlite3_column_bytes(stmt, col);
+	if (s == NULL)
+		n = 0;
+	if (n < 0 || (size_t)n >= dstlen) {
+		store_seterr(st, "stored %s is too long (%d bytes)", name, n);
+		return -1;
+	}
+	if (n > 0)
+		memcpy(dst, s, (size_t)n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* Fill m from the current row of a STORE_COLUMNS query. */
+static int
+store_row(struct gt_store *st, sqlite3_stmt *stmt, struct gt_mapping *m)
+{
+	int64_t sp, tp;
+
+	memset(m, 0, sizeof(*m));
+	m->id = sqlite3_column_int64(stmt, 0);
+	sp = sqlite3_column_int64(stmt, 1);
+	tp = sqlite3_column_int64(stmt, 3);
+	if (sp < 1 || sp > 65535 || tp < 1 || tp > 65535) {
+		store_seterr(st, "stored port out of range (row %lld)",
+		    (long long)m->id);
+		return -1;
+	}
+	m->source_port = (uint16_t)sp;
+	m->target_port = (uint16_t)tp;
+	m->use_tunnel = sqlite3_column_int64(stmt, 4) != 0;
+	m->created_at = (time_t)sqlite3_column_int64(stmt, 6);
+	if (store_copy_text(st, stmt, 2, m->target_host,
+	    sizeof(m->target_host), "target_host") == -1 ||
+	    store_copy_text(st, stmt, 5, m->client, sizeof(m->client),
+	    "client") == -1)
+		return -1;
+	return 0;
+}
+
+/* Length of a bounded string field, or -1 when it has no NUL inside. */
+static int
+store_fieldlen(const char *s, size_t size)
+{
+	size_t n;
+
+	n = strnlen(s, size);
+	if (n >= size)
+		return -1;
+	return (int)n;
+}
+
+/* Insert m in its own committed transaction; set id and created_at. */
+int
+gt_store_add(struct gt_store *st, struct gt_mapping *m)
+{
+	sqlite3_stmt *stmt = NULL;
+	int hlen, clen, rc, ext;
+	time_t now;
+
+	if (st == NULL || m == NULL)
+		return GT_STORE_ERR;
+	hlen = store_fieldlen(m->target_host, sizeof(m->target_host));
+	clen = store_fieldlen(m->client, sizeof(m->client));
+	if (hlen < 0 || clen < 0) {
+		store_seterr(st, "mapping field not terminated");
+		return GT_STORE_ERR;
+	}
+	if (m->source_port == 0 || m->target_port == 0) {
+		store_seterr(st, "port 0 is not a valid port");
+		return GT_STORE_ERR;
+	}
+	now = time(NULL);
+	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
+		return GT_STORE_ERR;
+	if (sqlite3_prepare_v2(st->st_db, "INSERT INTO mappings (source_port,"
+	    " target_host, target_port, use_tunnel, client, created_at)"
+	    " VALUES (?, ?, ?, ?, ?, ?)", -1, &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, "insert");
+		goto fail;
+	}
+	if (sqlite3_bind_int(stmt, 1, m->source_port) != SQLITE_OK ||
+	    sqlite3_bind_text(stmt, 2, m->target_host, hlen,
+	    SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 3, m->target_port) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 4, m->use_tunnel ? 1 : 0) != SQLITE_OK ||
+	    sqlite3_bind_text(stmt, 5, m->client, clen,
+	    SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 6, (sqlite3_int64)now) != SQLITE_OK) {
+		store_dberr(st, "insert");
+		goto fail;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc != SQLITE_DONE) {
+		ext = sqlite3_extended_errcode(st->st_db);
+		store_dberr(st, "insert");
+		sqlite3_finalize(stmt);
+		stmt = NULL;
+		if (ext == SQLITE_CONSTRAINT_UNIQUE) {
+			store_seterr(st, "port %u is mapped already",
+			    m->source_port);
+			store_rollback(st);
+			return GT_STORE_EXISTS;
+		}
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (store_exec(st, "COMMIT") == -1)
+		goto fail;
+	m->id = sqlite3_last_insert_rowid(st->st_db);
+	m->created_at = now;
+	return GT_STORE_OK;
+ fail:
+	if (stmt != NULL)
+		sqlite3_finalize(stmt);
+	store_rollback(st);
+	return GT_STORE_ERR;
+}
+
+/* Delete the mapping of source_port in its own committed transaction. */
+int
+gt_store_remove(struct gt_store *st, uint16_t source_port)
+{
+	sqlite3_stmt *stmt = NULL;
+	int changes;
+
+	if (st == NULL)
+		return GT_STORE_ERR;
+	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
+		return GT_STORE_ERR;
+	if (sqlite3_prepare_v2(st->st_db, "DELETE FROM mappings WHERE"
+	    " source_port = ?", -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 1, source_port) != SQLITE_OK) {
+		store_dberr(st, "delete");
+		goto fail;
+	}
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		store_dberr(st, "delete");
+		goto fail;
+	}
+	changes = sqlite3_changes(st->st_db);
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (changes == 0) {
+		store_rollback(st);
+		store_seterr(st, "port %u is not mapped", source_port);
+		return GT_STORE_NOTFOUND;
+	}
+	if (store_exec(st, "COMMIT") == -1)
+		goto fail;
+	return GT_STORE_OK;
+ fail:
+	if (stmt != NULL)
+		sqlite3_finalize(stmt);
+	store_rollback(st);
+	return GT_STORE_ERR;
+}
+
+/* Read the mapping of source_port into out. */
+int
+gt_store_get(struct gt_store *st, uint16_t source_port, struct gt_mapping *out)
+{
+	sqlite3_stmt *stmt;
+	int rc, ret;
+
+	if (st == NULL || out == NULL)
+		return GT_STORE_ERR;
+	if (sqlite3_prepare_v2(st->st_db, "SELECT " STORE_COLUMNS
+	    " FROM mappings WHERE source_port = ?", -1, &stmt, NULL) !=
+	    SQLITE_OK) {
+		store_dberr(st, "select");
+		return GT_STORE_ERR;
+	}
+	if (sqlite3_bind_int(stmt, 1, source_port) != SQLITE_OK) {
+		store_dberr(st, "select");
+		sqlite3_finalize(stmt);
+		return GT_STORE_ERR;
+	}
+	rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		ret = store_row(st, stmt, out) == 0 ? GT_STORE_OK :
+		    GT_STORE_ERR;
+	else if (rc == SQLITE_DONE) {
+		store_seterr(st, "port %u is not mapped", source_port);
+		ret = GT_STORE_NOTFOUND;
+	} else {
+		store_dberr(st, "select");
+		ret = GT_STORE_ERR;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* Every mapping, ordered by source_port, in a malloc'ed array. */
+int
+gt_store_list(struct gt_store *st, struct gt_mapping **out, size_t *n)
+{
+	sqlite3_stmt *stmt;
+	struct gt_mapping *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (st == NULL || out == NULL || n == NULL)
+		return GT_STORE_ERR;
+	if (sqlite3_prepare_v2(st->st_db, "SELECT " STORE_COLUMNS
+	    " FROM mappings ORDER BY source_port", -1, &stmt, NULL) !=
+	    SQLITE_OK) {
+		store_dberr(st, "list");
+		return GT_STORE_ERR;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if ((nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
+				store_seterr(st, "list: out of memory");
+				goto fail;
+			}
+			v = nv;
+		}
+		if (store_row(st, stmt, &v[cnt]) == -1)
+			goto fail;
+		cnt++;
+	}
+	if (rc != SQLITE_DONE) {
+		store_dberr(st, "list");
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	*out = v;
+	*n = cnt;
+	return GT_STORE_OK;
+ fail:
+	sqlite3_finalize(stmt);
+	free(v);
+	return GT_STORE_ERR;
+}
+
+/* Read back this connection's journal mode and synchronous level. */
+int
+gt_store_durability(struct gt_store *st, char *mode, size_t modelen,
+    int *synchronous)
+{
+	int64_t sync;
+
+	if (st == NULL || mode == NULL || modelen == 0 || synchronous == NULL)
+		return GT_STORE_ERR;
+	if (store_query_text(st, "PRAGMA journal_mode", mode, modelen) == -1 ||
+	    store_query_int(st, "PRAGMA synchronous", &sync) == -1)
+		return GT_STORE_ERR;
+	*synchronous = (int)sync;
+	return GT_STORE_OK;
+}

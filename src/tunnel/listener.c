@@ -1,0 +1,334 @@
+/*
+ * listener.c: the server's tunnel port. Each accepted connection does its
+ * TLS handshake (client certificate required, EKU clientAuth, CN = name),
+ * then becomes a mux registered by name. A handshake has a deadline and the
+ * number in flight is capped, so a flood of idle sockets cannot pin memory.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "gt/config.h"
+#include "gt/log.h"
+#include "gt/mux.h"
+#include "gt/proto.h"
+#include "gt/registry.h"
+#include "gt/transport.h"
+#include "gt/tunnel.h"
+
+#define TUN_HANDSHAKE_TIMEOUT	10	/* seconds */
+#define TUN_MAX_HANDSHAKES	256	/* in flight at once */
+#define TUN_ACCEPT_PAUSE_MS	500
+
+struct tun_pending {
+	TAILQ_ENTRY(tun_pending)	 tp_link;
+	struct gt_tunnel_server		*tp_srv;
+	struct gt_conn			*tp_conn;
+};
+
+struct tun_client {
+	TAILQ_ENTRY(tun_client)		 tc_link;
+	struct gt_tunnel_server		*tc_srv;
+	struct gt_mux			*tc_mux;
+};
+
+struct gt_tunnel_server {
+	struct event_base		*ts_base;
+	struct gt_registry		*ts_reg;
+	struct evconnlistener		*ts_lev;
+	struct gt_tls_ctx		*ts_tls;	/* NULL: plain TCP */
+	struct event			*ts_resume;
+	int				 ts_hb_interval, ts_hb_timeout;
+	unsigned			 ts_npending;
+	TAILQ_HEAD(, tun_pending)	 ts_pending;
+	TAILQ_HEAD(, tun_client)	 ts_clients;
+};
+
+/* Build the TLS context from the config's files. */
+static struct gt_tls_ctx *
+tun_load_tls(const struct gt_config *cfg, char *err, size_t errlen)
+{
+	return gt_tls_ctx_server(cfg->security.tunnel.cert_file,
+	    cfg->security.tunnel.key_file, cfg->security.tunnel.client_ca,
+	    err, errlen);
+}
+
+/* Forget a handshake in progress and close it. */
+static void
+tun_pending_free(struct tun_pending *tp)
+{
+	struct gt_tunnel_server *ts = tp->tp_srv;
+
+	TAILQ_REMOVE(&ts->ts_pending, tp, tp_link);
+	ts->ts_npending--;
+	if (tp->tp_conn != NULL)
+		gt_conn_free(tp->tp_conn);
+	free(tp);
+	/* Room again for handshakes. */
+	if (ts->ts_npending == TUN_MAX_HANDSHAKES - 1 && ts->ts_lev != NULL)
+		evconnlistener_enable(ts->ts_lev);
+}
+
+/* Unregister and free a tunnel. */
+static void
+tun_client_free(struct tun_client *tc)
+{
+	struct gt_tunnel_server *ts = tc->tc_srv;
+
+	gt_registry_remove(ts->ts_reg, tc->tc_mux);
+	TAILQ_REMOVE(&ts->ts_clients, tc, tc_link);
+	gt_mux_free(tc->tc_mux);
+	free(tc);
+}
+
+/* A tunnel ended by itself (peer gone, heartbeat, protocol error). */
+static void
+tun_mux_closed(struct gt_mux *mux, const char *why, void *arg)
+{
+	struct tun_client *tc = arg;
+
+	log_info("tunnel", "client %s (%s) disconnected: %s", gt_mux_name(mux),
+	    gt_mux_peer_addr(mux), why);
+	tun_client_free(tc);
+}
+
+/* Handshake done: wrap into a mux and register it, replacing a namesake. */
+static void
+tun_ready(struct tun_pending *tp)
+{
+	struct gt_tunnel_server	*ts = tp->tp_srv;
+	struct gt_conn		*c = tp->tp_conn;
+	struct tun_client	*tc, *old;
+	struct gt_mux		*replaced;
+	struct gt_mux_params	 p;
+	struct gt_mux_cbs	 cbs;
+	char			 name[128];
+	const char		*cn = gt_conn_peer_cn(c);
+
+	snprintf(name, sizeof(name), "%s", cn != NULL ? cn :
+	    gt_conn_peer_addr(c));
+	tp->tp_conn = NULL;
+	tun_pending_free(tp);
+	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
+		log_warnx("tunnel", "client %s: out of memory", name);
+		gt_conn_free(c);
+		return;
+	}
+	memset(&p, 0, sizeof(p));
+	p.role = GT_MUX_SERVER;
+	p.name = name;
+	p.caps = GT_CAP_ALL;
+	p.hb_interval = ts->ts_hb_interval;
+	p.hb_timeout = ts->ts_hb_timeout;
+	memset(&cbs, 0, sizeof(cbs));
+	cbs.closed = tun_mux_closed;
+	log_info("tunnel", "client %s connected from %s (%s)", name,
+	    gt_conn_peer_addr(c), gt_conn_cipher(c));
+	if ((tc->tc_mux = gt_mux_new(ts->ts_base, c, &p, &cbs, tc)) == NULL) {
+		log_warnx("tunnel", "client %s: cannot start the tunnel", name);
+		free(tc);
+		return;
+	}
+	tc->tc_srv = ts;
+	TAILQ_INSERT_TAIL(&ts->ts_clients, tc, tc_link);
+	/* The new tunnel is findable before the old one goes. */
+	replaced = gt_registry_add(ts->ts_reg, name, tc->tc_mux);
+	if (replaced != NULL) {
+		TAILQ_FOREACH(old, &ts->ts_clients, tc_link)
+			if (old->tc_mux == replaced)
+				break;
+		log_info("tunnel", "client %s reconnected: replacing the tunnel from %s",
+		    name, gt_mux_peer_addr(replaced));
+		if (old != NULL)
+			tun_client_free(old);
+	}
+}
+
+/* Transport events during the handshake. */
+static void
+tun_handshake_cb(struct gt_conn *c, enum gt_conn_ev ev, void *arg)
+{
+	struct tun_pending *tp = arg;
+
+	switch (ev) {
+	case GT_CONN_EV_READY:
+		tun_ready(tp);
+		break;
+	case GT_CONN_EV_ERROR:
+		log_warnx("tunnel", "refused %s: %s", gt_conn_peer_addr(c),
+		    gt_conn_error(c));
+		tun_pending_free(tp);
+		break;
+	case GT_CONN_EV_EOF:
+		log_warnx("tunnel", "refused %s: closed during the handshake",
+		    gt_conn_peer_addr(c));
+		tun_pending_free(tp);
+		break;
+	default:
+		break;
+	}
+}
+
+/* A new TCP connection on the tunnel port. */
+static void
+tun_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct gt_tunnel_server	*ts = arg;
+	struct tun_pending	*tp;
+
+	(void)sa;
+	(void)salen;
+	if ((tp = calloc(1, sizeof(*tp))) == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	tp->tp_srv = ts;
+	evutil_make_socket_nonblocking(fd);
+	if (ts->ts_tls != NULL)
+		tp->tp_conn = gt_conn_tls_server(ts->ts_base, fd, ts->ts_tls,
+		    tun_handshake_cb, tp);
+	else
+		tp->tp_conn = gt_conn_plain(ts->ts_base, fd, tun_handshake_cb, tp);
+	if (tp->tp_conn == NULL) {
+		log_warnx("tunnel", "cannot set up a tunnel connection");
+		free(tp);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&ts->ts_pending, tp, tp_link);
+	if (++ts->ts_npending >= TUN_MAX_HANDSHAKES) {
+		log_warnx("tunnel", "%u handshakes in flight: pausing accept",
+		    ts->ts_npending);
+		evconnlistener_disable(lev);
+	}
+	gt_conn_set_handshake_timeout(tp->tp_conn, TUN_HANDSHAKE_TIMEOUT);
+}
+
+/* Accept again after running out of file descriptors. */
+static void
+tun_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gt_tunnel_server *ts = arg;
+
+	(void)fd;
+	(void)what;
+	if (ts->ts_npending < TUN_MAX_HANDSHAKES)
+		evconnlistener_enable(ts->ts_lev);
+}
+
+/* accept() failed: pause on descriptor exhaustion rather than spin. */
+static void
+tun_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct gt_tunnel_server	*ts = arg;
+	int			 err = EVUTIL_SOCKET_ERROR();
+	struct timeval		 tv = { 0, TUN_ACCEPT_PAUSE_MS * 1000 };
+
+	log_warnx("tunnel", "accept: %s", evutil_socket_error_to_string(err));
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		evconnlistener_disable(lev);
+		evtimer_add(ts->ts_resume, &tv);
+	}
+}
+
+struct gt_tunnel_server *
+gt_tunnel_server_new(struct event_base *base, const struct gt_config *cfg,
+    struct gt_registry *reg, char *err, size_t errlen)
+{
+	struct gt_tunnel_server	*ts;
+	struct sockaddr_storage	 ss;
+	int			 sslen = sizeof(ss);
+	char			 addr[96];
+
+	if ((ts = calloc(1, sizeof(*ts))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	ts->ts_base = base;
+	ts->ts_reg = reg;
+	ts->ts_hb_interval = cfg->tunnel.heartbeat_interval;
+	ts->ts_hb_timeout = cfg->tunnel.heartbeat_timeout;
+	TAILQ_INIT(&ts->ts_pending);
+	TAILQ_INIT(&ts->ts_clients);
+	if (cfg->security.tunnel.enable_tls &&
+	    (ts->ts_tls = tun_load_tls(cfg, err, errlen)) == NULL)
+		goto fail;
+	if (strchr(cfg->tunnel.listen_addr, ':') != NULL)
+		snprintf(addr, sizeof(addr), "[%s]:%u", cfg->tunnel.listen_addr,
+		    cfg->tunnel.listen_port);
+	else
+		snprintf(addr, sizeof(addr), "%s:%u", cfg->tunnel.listen_addr,
+		    cfg->tunnel.listen_port);
+	memset(&ss, 0, sizeof(ss));
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
+		snprintf(err, errlen, "tunnel.listen_addr: bad address %s", addr);
+		goto fail;
+	}
+	ts->ts_lev = evconnlistener_new_bind(base, tun_accept_cb, ts,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
+	    511, (struct sockaddr *)&ss, sslen);
+	if (ts->ts_lev == NULL) {
+		snprintf(err, errlen, "tunnel: cannot listen on %s: %s", addr,
+		    strerror(errno));
+		goto fail;
+	}
+	evconnlistener_set_error_cb(ts->ts_lev, tun_accept_error_cb);
+	if ((ts->ts_resume = evtimer_new(base, tun_resume_cb, ts)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	log_info("tunnel", "listening on %s (%s)", addr,
+	    ts->ts_tls ? "mutual TLS" : "plain TCP, NO TLS");
+	return ts;
+fail:
+	gt_tunnel_server_free(ts);
+	return NULL;
+}
+
+int
+gt_tunnel_server_reload(struct gt_tunnel_server *ts, const struct gt_config *cfg,
+    char *err, size_t errlen)
+{
+	struct gt_tls_ctx *nctx;
+
+	if (ts->ts_tls == NULL)
+		return 0;
+	if ((nctx = tun_load_tls(cfg, err, errlen)) == NULL)
+		return -1;
+	/* Live connections keep their reference to the old context. */
+	gt_tls_ctx_unref(ts->ts_tls);
+	ts->ts_tls = nctx;
+	log_info("tunnel", "reloaded certificates and CA for new connections");
+	return 0;
+}
+
+void
+gt_tunnel_server_free(struct gt_tunnel_server *ts)
+{
+	struct tun_pending	*tp;
+	struct tun_client	*tc;
+
+	if (ts == NULL)
+		return;
+	if (ts->ts_lev != NULL) {
+		evconnlistener_free(ts->ts_lev);
+		ts->ts_lev = NULL;
+	}
+	while ((tp = TAILQ_FIRST(&ts->ts_pending)) != NULL)
+		tun_pending_free(tp);
+	while ((tc = TAILQ_FIRST(&ts->ts_clients)) != NULL)
+		tun_client_free(tc);
+	if (ts->ts_resume != NULL)
+		event_free(ts->ts_resume);
+	if (ts->ts_tls != NULL)
+		gt_tls_ctx_unref(ts->ts_tls);
+	free(ts);
+}
