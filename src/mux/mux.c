@@ -67,7 +67,8 @@ struct mux_stream {
 					 s_sent_shut:1,	/* we sent SHUTDOWN */
 					 s_peer_shut:1,	/* peer sent SHUTDOWN */
 					 s_wr_shut:1,	/* shutdown(SHUT_WR) done */
-					 s_blocking:1;	/* base mode: holds the tunnel paused */
+					 s_blocking:1,	/* base mode: holds the tunnel paused */
+					 s_rd_paused:1;	/* socket reading off: input full */
 	struct event			*s_timer;	/* pending connect timeout */
 	struct gt_counters		*s_ctr;
 	char				*s_label;
@@ -434,6 +435,15 @@ stream_readcb(struct bufferevent *bev, void *arg)
 	mux_enter(m);
 	if (s->s_credit > 0 || !(s->s_caps & GT_CAP_FLOW))
 		stream_enqueue(s);
+	/*
+	 * libevent 2.1 re-runs the read callback for as long as input sits
+	 * at the high-water mark with EV_READ on: switch reading off until
+	 * the scheduler has taken bytes out.
+	 */
+	if (evbuffer_get_length(bufferevent_get_input(bev)) >= MUX_SOCK_READ_HIWAT) {
+		bufferevent_disable(bev, EV_READ);
+		s->s_rd_paused = 1;
+	}
 	mux_leave(m);
 }
 
@@ -570,6 +580,10 @@ mux_schedule(struct gt_mux *m)
 			}
 			s->s_credit -= (int64_t)n;
 			s->s_from_sock += n;
+			if (s->s_rd_paused) {
+				s->s_rd_paused = 0;
+				bufferevent_enable(s->s_bev, EV_READ);
+			}
 			if (s->s_ctr != NULL) {
 				if (m->m_role == GT_MUX_SERVER)
 					s->s_ctr->bytes_in += n;
