@@ -44,6 +44,7 @@
 #define MUX_BASE_SOCK_LIMIT	(1024 * 1024)	/* base mode: pause the tunnel past this */
 #define MUX_MAX_STREAMS		200000
 #define MUX_CREDIT_MAX		0x7fffffffLL
+#define MUX_TICK_MS		200	/* liveness is judged this finely */
 
 enum stream_state {
 	ST_PENDING,		/* waiting for the ConnectResponse (server) or the dial (client) */
@@ -103,9 +104,9 @@ struct gt_mux {
 	struct stream_q		 m_readyq;
 
 	struct event		*m_sched;	/* deferred scheduler run */
-	struct event		*m_tick;	/* 1 s: heartbeat and liveness */
+	struct event		*m_tick;	/* heartbeat and liveness, MUX_TICK_MS */
 	struct event		*m_reaper;	/* deferred free */
-	time_t			 m_last_rx, m_last_ping;
+	int64_t			 m_last_rx, m_last_ping;	/* ms */
 	time_t			 m_started;
 	unsigned		 m_rx_blocked;	/* base-mode streams over their limit */
 	int			 m_closed;
@@ -128,14 +129,14 @@ static void	stream_eventcb(struct bufferevent *, short, void *);
 static void	stream_outbuf_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 static void	stream_check_done(struct mux_stream *);
 
-/* Seconds on a clock that never jumps. */
-static time_t
+/* Milliseconds on a clock that never jumps. */
+static int64_t
 mux_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Mark entry into a callback. */
@@ -482,8 +483,14 @@ stream_local_finish(struct mux_stream *s)
 		stream_dequeue(s);
 		stream_check_done(s);
 	} else {
-		/* go-tunnel has no half-close: EOF ends the stream. */
-		stream_teardown(s, "closed by local side", GT_STATUS_FAILED);
+		/*
+		 * go-tunnel has no half-close: EOF ends the stream. What the
+		 * peer already sent still goes out to the socket first.
+		 */
+		mux_send_close(s, GT_STATUS_FAILED);
+		s->s_state = ST_DRAINING;
+		stream_dequeue(s);
+		stream_check_done(s);
 	}
 }
 
@@ -903,21 +910,21 @@ mux_conn_cb(struct gt_conn *c, enum gt_conn_ev ev, void *arg)
 	mux_leave(m);
 }
 
-/* Once a second: heartbeat out, silence check in. */
+/* Every tick: heartbeat out, silence check in. */
 static void
 mux_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gt_mux	*m = arg;
-	time_t		 now = mux_now();
+	int64_t		 now = mux_now();
 
 	(void)fd;
 	(void)what;
 	mux_enter(m);
-	if (now - m->m_last_rx >= m->m_hb_timeout) {
-		mux_fail(m, "heartbeat timeout (%ds of silence)",
-		    (int)(now - m->m_last_rx));
+	if (now - m->m_last_rx >= (int64_t)m->m_hb_timeout * 1000) {
+		mux_fail(m, "heartbeat timeout (%.1fs of silence)",
+		    (double)(now - m->m_last_rx) / 1000);
 	} else if ((m->m_role == GT_MUX_SERVER || !m->m_got_hello) &&
-	    now - m->m_last_ping >= m->m_hb_interval) {
+	    now - m->m_last_ping >= (int64_t)m->m_hb_interval * 1000) {
 		/*
 		 * The server pings whatever the traffic, so that a client
 		 * that only receives still answers; a client pings only a
@@ -981,7 +988,7 @@ gt_mux_new(struct event_base *base, struct gt_conn *conn,
     const struct gt_mux_params *p, const struct gt_mux_cbs *cbs, void *arg)
 {
 	struct gt_mux	*m;
-	struct timeval	 one = { 1, 0 };
+	struct timeval	 tick = { 0, MUX_TICK_MS * 1000 };
 	const char	*peer;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
@@ -1020,7 +1027,7 @@ gt_mux_new(struct event_base *base, struct gt_conn *conn,
 		mux_destroy(m);
 		return NULL;
 	}
-	event_add(m->m_tick, &one);
+	event_add(m->m_tick, &tick);
 	gt_conn_set_lowat(conn, MUX_OUT_LOWAT);
 	gt_conn_setcb(conn, mux_conn_cb, m);
 	/* The client speaks first; the server answers (PROTOCOL.md). */

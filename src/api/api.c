@@ -1,0 +1,631 @@
+/*
+ * api.c: the evhttp glue of the REST API. Every request goes through
+ * api_dispatch: allowlist, token, route table, role, then the handler of
+ * the route's op. Every answer but /health and /metrics is a JSON envelope.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "gt/api.h"
+#include "gt/auth.h"
+#include "gt/config.h"
+#include "gt/counters.h"
+#include "gt/fwd.h"
+#include "gt/log.h"
+#include "gt/registry.h"
+#include "gt/store.h"
+
+#define API_COMP	"api"
+#define API_NCODES	(GT_API_CODE_MAX - GT_API_CODE_MIN + 1)
+#define API_TIMEOUT	30		/* seconds an HTTP connection may idle */
+#define API_HDR_MAX	(16 * 1024)
+
+struct api_note {
+	uint16_t	 an_port;
+	char		 an_why[160];
+};
+
+struct gt_api {
+	struct event_base	*api_base;
+	struct evhttp		*api_http;
+	struct gt_config	 api_cfg;
+	unsigned char		*api_key;
+	size_t			 api_keylen;
+	struct gt_cidr		*api_allow;
+	size_t			 api_nallow;
+	struct gt_store		*api_store;
+	struct gt_fwd		*api_fwd;
+	struct gt_registry	*api_reg;
+	uint64_t		 api_codes[API_NCODES];
+	struct api_note		*api_notes;
+	size_t			 api_nnotes;
+};
+
+/* One request being answered. */
+struct api_ctx {
+	struct gt_api		*c_api;
+	struct evhttp_request	*c_req;
+	const struct gt_api_route *c_route;
+	char			 c_peer[64];
+	const char		*c_method;
+	char			 c_path[128];
+	char			 c_sub[64];
+	enum gt_role		 c_role;
+};
+
+typedef void api_handler(struct api_ctx *);
+
+static void	api_health(struct api_ctx *);
+static void	api_metrics(struct api_ctx *);
+static void	api_create(struct api_ctx *);
+static void	api_remove(struct api_ctx *);
+static void	api_list(struct api_ctx *);
+static void	api_clients(struct api_ctx *);
+
+/* Handlers by the op of gt_api_routes (route.c). */
+static api_handler *const api_handlers[GT_API_OP_MAX] = {
+	[GT_API_OP_HEALTH] = api_health,
+	[GT_API_OP_METRICS] = api_metrics,
+	[GT_API_OP_CREATE] = api_create,
+	[GT_API_OP_REMOVE] = api_remove,
+	[GT_API_OP_LIST] = api_list,
+	[GT_API_OP_CLIENTS] = api_clients,
+};
+
+/* Append JSON text to an evbuffer (json_dump_callback's sink). */
+static int
+api_dump_cb(const char *buf, size_t len, void *arg)
+{
+	return evbuffer_add(arg, buf, len);
+}
+
+/* Send code with body (already in out) and log the request. */
+static void
+api_send(struct api_ctx *c, int code, const char *ctype, struct evbuffer *out)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(c->c_req);
+	int mutation;
+
+	evhttp_add_header(h, "Content-Type", ctype);
+	evhttp_add_header(h, "Cache-Control", "no-store");
+	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+	if (code >= GT_API_CODE_MIN && code <= GT_API_CODE_MAX)
+		c->c_api->api_codes[code - GT_API_CODE_MIN]++;
+	mutation = c->c_route != NULL && c->c_route->r_method != EVHTTP_REQ_GET;
+	if (mutation)
+		log_info(API_COMP, "%s %s %s -> %d (token %s)", c->c_peer, c->c_method,
+		    c->c_path, code, c->c_sub[0] ? c->c_sub : "-");
+	else
+		log_debug(API_COMP, "%s %s %s -> %d (token %s)", c->c_peer, c->c_method,
+		    c->c_path, code, c->c_sub[0] ? c->c_sub : "-");
+	evhttp_send_reply(c->c_req, code, gt_api_status_text(code), out);
+}
+
+/* Send a JSON value (stolen) with code. */
+static void
+api_send_json(struct api_ctx *c, int code, json_t *j)
+{
+	struct evbuffer *out;
+
+	if ((out = evbuffer_new()) == NULL) {
+		json_decref(j);
+		evhttp_send_error(c->c_req, 500, NULL);
+		return;
+	}
+	if (j == NULL || json_dump_callback(j, api_dump_cb, out, JSON_COMPACT) != 0) {
+		evbuffer_drain(out, evbuffer_get_length(out));
+		code = 500;
+		evbuffer_add_printf(out, "{\"success\":false,\"message\":\"out of memory\","
+		    "\"data\":{}}");
+	}
+	evbuffer_add(out, "\n", 1);
+	json_decref(j);
+	api_send(c, code, "application/json", out);
+	evbuffer_free(out);
+}
+
+/* Answer success with data (stolen). */
+static void
+api_ok(struct api_ctx *c, const char *msg, json_t *data)
+{
+	api_send_json(c, 200, gt_api_envelope(1, msg, data));
+}
+
+/* Answer an error: success false and a message saying what was wrong. */
+static void __attribute__((format(printf, 3, 4)))
+api_error(struct api_ctx *c, int code, const char *fmt, ...)
+{
+	char	msg[GT_API_MSG_MAX];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (code >= 500)
+		log_warnx(API_COMP, "%s %s %s: %s", c->c_peer, c->c_method, c->c_path, msg);
+	api_send_json(c, code, gt_api_envelope(0, msg, NULL));
+}
+
+/* The noted error of port, or NULL. */
+static struct api_note *
+api_note_find(struct gt_api *api, uint16_t port)
+{
+	size_t i;
+
+	for (i = 0; i < api->api_nnotes; i++)
+		if (api->api_notes[i].an_port == port)
+			return &api->api_notes[i];
+	return NULL;
+}
+
+/* Forget the noted error of port. */
+static void
+api_note_clear(struct gt_api *api, uint16_t port)
+{
+	struct api_note *n = api_note_find(api, port);
+
+	if (n != NULL)
+		*n = api->api_notes[--api->api_nnotes];
+}
+
+/* Remember why port is not served, for the list. */
+void
+gt_api_note_error(struct gt_api *api, uint16_t port, const char *why)
+{
+	struct api_note	*n, *nv;
+
+	if ((n = api_note_find(api, port)) == NULL) {
+		nv = reallocarray(api->api_notes, api->api_nnotes + 1, sizeof(*nv));
+		if (nv == NULL)
+			return;
+		api->api_notes = nv;
+		n = &nv[api->api_nnotes++];
+		n->an_port = port;
+	}
+	snprintf(n->an_why, sizeof(n->an_why), "%s", why);
+}
+
+/* The body of the request as JSON; answers the error itself and returns NULL. */
+static json_t *
+api_body(struct api_ctx *c)
+{
+	struct evbuffer	*in = evhttp_request_get_input_buffer(c->c_req);
+	char		 msg[GT_API_MSG_MAX];
+	size_t		 len = evbuffer_get_length(in);
+	json_t		*j;
+	int		 rc;
+
+	rc = gt_api_parse_body(len ? (const char *)evbuffer_pullup(in, -1) : "", len,
+	    &j, msg, sizeof(msg));
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		return NULL;
+	}
+	return j;
+}
+
+/* GET /health: liveness, outside the envelope. */
+static void
+api_health(struct api_ctx *c)
+{
+	struct gt_api *api = c->c_api;
+
+	api_send_json(c, 200, json_pack("{s:s, s:b, s:b}", "status", "ok",
+	    "tunnel_enabled", api->api_cfg.tunnel.enabled ? 1 : 0,
+	    "tunnel_connected", api->api_reg != NULL &&
+	    gt_registry_count(api->api_reg) > 0));
+}
+
+/* GET /metrics: Prometheus text. */
+static void
+api_metrics(struct api_ctx *c)
+{
+	struct gt_api		*api = c->c_api;
+	struct gt_api_figures	 f;
+	struct gt_mapping	*ms = NULL;
+	const struct gt_counters *ctr;
+	struct evbuffer		*out;
+	size_t			 n = 0, i, len;
+	char			*text;
+
+	memset(&f, 0, sizeof(f));
+	if (gt_store_list(api->api_store, &ms, &n) != GT_STORE_OK) {
+		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+		return;
+	}
+	f.mappings = n;
+	for (i = 0; i < n; i++)
+		if ((ctr = gt_fwd_counters(api->api_fwd, ms[i].source_port)) != NULL)
+			f.sessions_total += ctr->total;
+	free(ms);
+	gt_fwd_totals(api->api_fwd, &f.sessions_active, &f.bytes_in, &f.bytes_out);
+	f.tunnel_clients = api->api_reg ? gt_registry_count(api->api_reg) : 0;
+	f.paused_listeners = gt_fwd_paused(api->api_fwd);
+	/* Count this answer itself before formatting. */
+	api->api_codes[200 - GT_API_CODE_MIN]++;
+	f.codes = api->api_codes;
+	text = gt_api_metrics_text(&f, &len);
+	api->api_codes[200 - GT_API_CODE_MIN]--;
+	if (text == NULL || (out = evbuffer_new()) == NULL) {
+		free(text);
+		api_error(c, 500, "out of memory");
+		return;
+	}
+	evbuffer_add(out, text, len);
+	free(text);
+	api_send(c, 200, "text/plain; version=0.0.4; charset=utf-8", out);
+	evbuffer_free(out);
+}
+
+/* POST /api/mapping/create: listen first, then commit, then answer. */
+static void
+api_create(struct api_ctx *c)
+{
+	struct gt_api		*api = c->c_api;
+	struct gt_mapping	 m, old;
+	char			 msg[GT_API_MSG_MAX];
+	json_t			*j;
+	int			 rc, saved;
+
+	if ((j = api_body(c)) == NULL)
+		return;
+	rc = gt_api_check_create(j, &api->api_cfg, &m, msg, sizeof(msg));
+	json_decref(j);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		return;
+	}
+	rc = gt_store_get(api->api_store, m.source_port, &old);
+	if (rc == GT_STORE_OK) {
+		api_error(c, 409, "port %u is already mapped", m.source_port);
+		return;
+	} else if (rc != GT_STORE_NOTFOUND) {
+		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+		return;
+	}
+	if (gt_fwd_add(api->api_fwd, &m, msg, sizeof(msg)) == -1) {
+		saved = errno;
+		if (saved == EEXIST)
+			api_error(c, 409, "port %u is already mapped", m.source_port);
+		else if (saved == EADDRINUSE)
+			api_error(c, 409, "port %u is in use by another program: %s",
+			    m.source_port, msg);
+		else
+			api_error(c, 500, "cannot listen on port %u: %s", m.source_port, msg);
+		return;
+	}
+	rc = gt_store_add(api->api_store, &m);
+	if (rc != GT_STORE_OK) {
+		gt_fwd_remove(api->api_fwd, m.source_port);
+		if (rc == GT_STORE_EXISTS)
+			api_error(c, 409, "port %u is already mapped", m.source_port);
+		else
+			api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+		return;
+	}
+	api_note_clear(api, m.source_port);
+	log_info(API_COMP, "mapping created: port %u -> %s:%u (%s%s%s)", m.source_port,
+	    m.target_host, m.target_port, m.use_tunnel ? "tunnel" : "direct",
+	    m.client[0] ? ", client " : "", m.client);
+	api_ok(c, "mapping created", gt_api_mapping_json(&m,
+	    gt_fwd_counters(api->api_fwd, m.source_port), NULL));
+}
+
+/* POST /api/mapping/remove: forget it in the database first, then stop serving. */
+static void
+api_remove(struct api_ctx *c)
+{
+	struct gt_api	*api = c->c_api;
+	char		 msg[GT_API_MSG_MAX];
+	uint16_t	 port;
+	json_t		*j;
+	int		 rc;
+
+	if ((j = api_body(c)) == NULL)
+		return;
+	rc = gt_api_check_remove(j, &port, msg, sizeof(msg));
+	json_decref(j);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		return;
+	}
+	rc = gt_store_remove(api->api_store, port);
+	if (rc == GT_STORE_NOTFOUND) {
+		api_error(c, 404, "port %u is not mapped", port);
+		return;
+	} else if (rc != GT_STORE_OK) {
+		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+		return;
+	}
+	gt_fwd_remove(api->api_fwd, port);
+	api_note_clear(api, port);
+	log_info(API_COMP, "mapping removed: port %u", port);
+	api_ok(c, "mapping removed", json_pack("{s:i}", "port", (int)port));
+}
+
+/* GET /api/mapping/list: every stored mapping with its live figures. */
+static void
+api_list(struct api_ctx *c)
+{
+	struct gt_api		*api = c->c_api;
+	struct gt_mapping	*ms = NULL;
+	const struct gt_counters *ctr;
+	struct api_note		*note;
+	const char		*why;
+	json_t			*arr;
+	size_t			 n = 0, i;
+
+	if (gt_store_list(api->api_store, &ms, &n) != GT_STORE_OK) {
+		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+		return;
+	}
+	arr = json_array();
+	for (i = 0; i < n; i++) {
+		ctr = gt_fwd_counters(api->api_fwd, ms[i].source_port);
+		why = gt_fwd_error(api->api_fwd, ms[i].source_port);
+		if (why == NULL && ctr == NULL &&
+		    (note = api_note_find(api, ms[i].source_port)) != NULL)
+			why = note->an_why;
+		json_array_append_new(arr, gt_api_mapping_json(&ms[i], ctr, why));
+	}
+	free(ms);
+	api_ok(c, "ok", json_pack("{s:o, s:I, s:b}", "mappings", arr, "count",
+	    (json_int_t)n, "use_tunnel", api->api_cfg.tunnel.enabled ? 1 : 0));
+}
+
+/* One connected client into the array. */
+static void
+api_clients_cb(const struct gt_client_info *ci, void *arg)
+{
+	char ts[32];
+
+	json_array_append_new(arg, json_pack("{s:s, s:s, s:s, s:i}",
+	    "name", ci->name ? ci->name : "", "address", ci->address ? ci->address : "",
+	    "connected_at", gt_api_time(ci->connected_at, ts, sizeof(ts)),
+	    "streams", (int)ci->streams));
+}
+
+/* GET /api/tunnel/clients. */
+static void
+api_clients(struct api_ctx *c)
+{
+	json_t *arr = json_array();
+
+	if (c->c_api->api_reg != NULL)
+		gt_registry_each(c->c_api->api_reg, api_clients_cb, arr);
+	api_ok(c, "ok", json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr),
+	    "clients", arr));
+}
+
+/* Check the bearer token; answers 401 itself and returns -1 on failure. */
+static int
+api_authenticate(struct api_ctx *c)
+{
+	struct gt_api	*api = c->c_api;
+	struct evkeyvalq *h = evhttp_request_get_input_headers(c->c_req);
+	const char	*v;
+	int		 rc;
+
+	v = evhttp_find_header(h, "Authorization");
+	if (v == NULL) {
+		evhttp_add_header(evhttp_request_get_output_headers(c->c_req),
+		    "WWW-Authenticate", "Bearer");
+		api_error(c, 401, "missing token: send Authorization: Bearer <JWT>");
+		return -1;
+	}
+	if (strncasecmp(v, "Bearer ", 7) != 0 || v[7] == '\0') {
+		evhttp_add_header(evhttp_request_get_output_headers(c->c_req),
+		    "WWW-Authenticate", "Bearer error=\"invalid_request\"");
+		api_error(c, 401, "malformed Authorization header: Bearer <JWT> expected");
+		return -1;
+	}
+	for (v += 7; *v == ' '; v++)
+		;
+	rc = gt_jwt_verify(v, api->api_key, api->api_keylen, time(NULL), &c->c_role,
+	    c->c_sub, sizeof(c->c_sub));
+	if (rc != GT_JWT_OK) {
+		c->c_sub[0] = '\0';
+		evhttp_add_header(evhttp_request_get_output_headers(c->c_req),
+		    "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+		log_info(API_COMP, "%s %s %s: token refused: %s", c->c_peer, c->c_method,
+		    c->c_path, gt_jwt_strerror(rc));
+		api_error(c, 401, "invalid token: %s", gt_jwt_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* Every request: allowlist, token, route, role, handler. */
+static void
+api_dispatch(struct evhttp_request *req, void *arg)
+{
+	struct gt_api		*api = arg;
+	struct api_ctx		 c;
+	struct evhttp_connection *evcon;
+	const struct evhttp_uri	*uri;
+	const struct sockaddr	*sa = NULL;
+	const char		*path = NULL;
+	char			*addr = NULL;
+	char			 allow[64];
+	ev_uint16_t		 pport = 0;
+	int			 status, method;
+
+	memset(&c, 0, sizeof(c));
+	c.c_api = api;
+	c.c_req = req;
+	method = (int)evhttp_request_get_command(req);
+	c.c_method = gt_api_method_name(method);
+	if ((evcon = evhttp_request_get_connection(req)) != NULL) {
+		sa = evhttp_connection_get_addr(evcon);
+		evhttp_connection_get_peer(evcon, &addr, &pport);
+	}
+	snprintf(c.c_peer, sizeof(c.c_peer), "%s:%u", addr ? addr : "?", pport);
+	if ((uri = evhttp_request_get_evhttp_uri(req)) != NULL)
+		path = evhttp_uri_get_path(uri);
+	if (path == NULL || *path == '\0')
+		path = "/";
+	snprintf(c.c_path, sizeof(c.c_path), "%s", path);
+
+	if (sa == NULL || !gt_cidr_match(api->api_allow, api->api_nallow, sa)) {
+		log_info(API_COMP, "%s %s %s: refused, source not in allowed_ips",
+		    c.c_peer, c.c_method, c.c_path);
+		api_error(&c, 403, "source address %s is not in security.api.allowed_ips",
+		    addr ? addr : "?");
+		return;
+	}
+	c.c_role = GT_ROLE_ADMIN;
+	if (api->api_cfg.security.api.enable_auth && strcmp(path, "/health") != 0) {
+		if (api_authenticate(&c) == -1)
+			return;
+	}
+	c.c_route = gt_api_route_find(gt_api_routes, method, path, &status, allow,
+	    sizeof(allow));
+	if (c.c_route == NULL) {
+		if (status == 405) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
+			    allow);
+			api_error(&c, 405, "method %s is not allowed on %s (allowed: %s)",
+			    c.c_method, c.c_path, allow);
+		} else
+			api_error(&c, 404, "no such path: %s", c.c_path);
+		return;
+	}
+	if (c.c_route->r_role == GT_ROLE_ADMIN && c.c_role != GT_ROLE_ADMIN) {
+		api_error(&c, 403, "a read token may not %s %s", c.c_method, c.c_path);
+		return;
+	}
+	api_handlers[c.c_route->r_op](&c);
+}
+
+/* Parse cfg's allowlist into a new array. */
+static int
+api_parse_allowlist(const struct gt_config *cfg, struct gt_cidr **out, size_t *n,
+    char *err, size_t errlen)
+{
+	struct gt_cidr	*v;
+	size_t		 i, cnt = cfg->security.api.n_allowed_ips;
+
+	*out = NULL;
+	*n = 0;
+	if ((v = calloc(cnt ? cnt : 1, sizeof(*v))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (i = 0; i < cnt; i++) {
+		if (gt_cidr_parse(cfg->security.api.allowed_ips[i], &v[i]) == -1) {
+			snprintf(err, errlen, "security.api.allowed_ips: \"%s\" is not a CIDR",
+			    cfg->security.api.allowed_ips[i]);
+			free(v);
+			return -1;
+		}
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* Swap in a new allowlist, or keep the old one on error. */
+int
+gt_api_reload_allowlist(struct gt_api *api, const struct gt_config *cfg, char *err,
+    size_t errlen)
+{
+	struct gt_cidr	*v;
+	size_t		 n;
+
+	if (api_parse_allowlist(cfg, &v, &n, err, errlen) == -1)
+		return -1;
+	free(api->api_allow);
+	api->api_allow = v;
+	api->api_nallow = n;
+	memcpy(api->api_cfg.security.api.allowed_ips, cfg->security.api.allowed_ips,
+	    sizeof(cfg->security.api.allowed_ips));
+	api->api_cfg.security.api.n_allowed_ips = n;
+	if (n == 0)
+		log_warnx(API_COMP, "security.api.allowed_ips is empty: every request gets 403");
+	return 0;
+}
+
+/* Create the HTTP server and listen. */
+struct gt_api *
+gt_api_new(struct event_base *base, const struct gt_config *cfg,
+    const unsigned char *key, size_t keylen, struct gt_store *store,
+    struct gt_fwd *fwd, struct gt_registry *reg, char *err, size_t errlen)
+{
+	struct gt_api *api;
+
+	if (cfg->security.api.enable_auth && (key == NULL || keylen == 0)) {
+		snprintf(err, errlen, "security.api.jwt_secret_file: no key loaded");
+		return NULL;
+	}
+	if ((api = calloc(1, sizeof(*api))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	api->api_base = base;
+	api->api_cfg = *cfg;
+	api->api_store = store;
+	api->api_fwd = fwd;
+	api->api_reg = reg;
+	if (key != NULL && keylen > 0) {
+		if ((api->api_key = malloc(keylen)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		memcpy(api->api_key, key, keylen);
+		api->api_keylen = keylen;
+	}
+	if (gt_api_reload_allowlist(api, cfg, err, errlen) == -1)
+		goto fail;
+	if ((api->api_http = evhttp_new(base)) == NULL) {
+		snprintf(err, errlen, "api: cannot create the HTTP server");
+		goto fail;
+	}
+	/* Every method reaches the router, which answers 405 with Allow. */
+	evhttp_set_allowed_methods(api->api_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
+	    EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+	    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
+	evhttp_set_max_body_size(api->api_http, GT_API_BODY_HARD_MAX);
+	evhttp_set_max_headers_size(api->api_http, API_HDR_MAX);
+	evhttp_set_timeout(api->api_http, API_TIMEOUT);
+	/* Read (and drop) an oversized body before answering 413, so clients see it. */
+	evhttp_set_flags(api->api_http, EVHTTP_SERVER_LINGERING_CLOSE);
+	evhttp_set_gencb(api->api_http, api_dispatch, api);
+	if (evhttp_bind_socket_with_handle(api->api_http, cfg->api.listen_addr,
+	    cfg->api.listen_port) == NULL) {
+		snprintf(err, errlen, "api.listen_port: cannot listen on %s:%u: %s",
+		    cfg->api.listen_addr, cfg->api.listen_port,
+		    errno ? strerror(errno) : "bind failed");
+		goto fail;
+	}
+	return api;
+fail:
+	gt_api_free(api);
+	return NULL;
+}
+
+/* Close the listener and connections; forget the key. */
+void
+gt_api_free(struct gt_api *api)
+{
+	if (api == NULL)
+		return;
+	if (api->api_http != NULL)
+		evhttp_free(api->api_http);
+	if (api->api_key != NULL) {
+		explicit_bzero(api->api_key, api->api_keylen);
+		free(api->api_key);
+	}
+	free(api->api_allow);
+	free(api->api_notes);
+	free(api);
+}

@@ -1,0 +1,50 @@
+/* fuzz_api_request.c: libFuzzer target for the API's body parsing and validation. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "gt/api.h"
+#include "gt/config.h"
+
+int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
+
+/* A config like SPEC §3's, with both tunnel settings tried. */
+static void
+fuzz_cfg(struct gt_config *cfg, int tunnel)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->port_range.from = 1;
+	cfg->port_range.end = 65535;
+	cfg->tunnel.enabled = tunnel;
+	cfg->security.port_range.blacklist[0] = 22;
+	cfg->security.port_range.n_blacklist = 1;
+}
+
+/* One fuzz input: bytes to JSON to every validator. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct gt_config	 cfg;
+	struct gt_mapping	 m;
+	char			 msg[GT_API_MSG_MAX];
+	uint16_t		 port;
+	json_t			*j;
+	int			 tunnel;
+
+	if (gt_api_parse_body((const char *)data, size, &j, msg, sizeof(msg)) != 0)
+		return 0;
+	for (tunnel = 0; tunnel <= 1; tunnel++) {
+		fuzz_cfg(&cfg, tunnel);
+		if (gt_api_check_create(j, &cfg, &m, msg, sizeof(msg)) == 0) {
+			/* What passed must be what the rest of the server relies on. */
+			if (m.source_port == 0 || m.target_port == 0 ||
+			    !gt_api_host_valid(m.target_host) ||
+			    (m.client[0] != '\0' && !gt_api_client_valid(m.client)))
+				__builtin_trap();
+			json_decref(gt_api_mapping_json(&m, NULL, NULL));
+		}
+	}
+	(void)gt_api_check_remove(j, &port, msg, sizeof(msg));
+	json_decref(j);
+	return 0;
+}

@@ -1,0 +1,286 @@
+/*
+ * validate.c: turn hostile request bodies into checked requests. Pure
+ * functions: JSON in, a mapping or an HTTP status and a message out.
+ */
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gt/api.h"
+#include "gt/config.h"
+
+/* Format msg and return status (for one-line error returns). */
+static int __attribute__((format(printf, 4, 5)))
+validate_fail(int status, char *msg, size_t msglen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (msglen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(msg, msglen, fmt, ap);
+		va_end(ap);
+	}
+	return status;
+}
+
+/* Parse a body into a JSON object, or say why not. */
+int
+gt_api_parse_body(const char *buf, size_t len, json_t **out, char *msg,
+    size_t msglen)
+{
+	json_error_t	 jerr;
+	json_t		*j;
+
+	*out = NULL;
+	if (len > GT_API_BODY_MAX)
+		return validate_fail(413, msg, msglen,
+		    "body of %zu bytes is over the limit of %d", len, GT_API_BODY_MAX);
+	if (len == 0)
+		return validate_fail(400, msg, msglen, "empty body: a JSON object is expected");
+	j = json_loadb(buf, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	if (j == NULL)
+		return validate_fail(400, msg, msglen, "malformed JSON at line %d column %d: %s",
+		    jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	}
+	*out = j;
+	return 0;
+}
+
+/*
+ * Read one of two alias fields (a, b). Returns the value (borrowed) or
+ * NULL when neither is present (JSON null counts as absent). Both present
+ * with different values: *conflict is set.
+ */
+static json_t *
+validate_alias(const json_t *o, const char *a, const char *b, int *conflict)
+{
+	json_t *va, *vb;
+
+	*conflict = 0;
+	va = json_object_get(o, a);
+	vb = json_object_get(o, b);
+	if (json_is_null(va))
+		va = NULL;
+	if (json_is_null(vb))
+		vb = NULL;
+	if (va != NULL && vb != NULL && !json_equal(va, vb))
+		*conflict = 1;
+	return va != NULL ? va : vb;
+}
+
+/* A port value: a JSON integer 1..65535. 0 with *port, else 400 with msg. */
+static int
+validate_port(const json_t *v, const char *name, uint16_t *port, char *msg,
+    size_t msglen)
+{
+	json_int_t n;
+
+	if (!json_is_integer(v))
+		return validate_fail(400, msg, msglen, "%s: must be an integer 1..65535, got %s",
+		    name, json_is_real(v) ? "a real number" : json_is_string(v) ?
+		    "a string" : json_is_boolean(v) ? "a boolean" : json_is_array(v) ?
+		    "an array" : "an object");
+	n = json_integer_value(v);
+	if (n < 1 || n > 65535)
+		return validate_fail(400, msg, msglen, "%s: %lld is out of range 1..65535",
+		    name, (long long)n);
+	*port = (uint16_t)n;
+	return 0;
+}
+
+/* A DNS label of name[0..len): 1..63 of [A-Za-z0-9-], no '-' at either end. */
+static int
+validate_label(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len < 1 || len > 63 || s[0] == '-' || s[len - 1] == '-')
+		return 0;
+	for (i = 0; i < len; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* Accept an IP literal or a plausible DNS name. */
+int
+gt_api_host_valid(const char *h)
+{
+	unsigned char	 a[16];
+	const char	*p, *dot, *last;
+	size_t		 len, i;
+	int		 digits;
+
+	len = strlen(h);
+	if (len < 1 || len > GT_HOSTNAME_MAX)
+		return 0;
+	if (inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1)
+		return 1;
+	p = last = h;
+	for (;;) {
+		dot = strchr(p, '.');
+		if (!validate_label(p, dot ? (size_t)(dot - p) : strlen(p)))
+			return 0;
+		last = p;
+		if (dot == NULL)
+			break;
+		p = dot + 1;
+	}
+	/* An all-numeric last label is a mistyped address, not a name. */
+	digits = 1;
+	for (i = 0; last[i] != '\0'; i++)
+		if (last[i] < '0' || last[i] > '9')
+			digits = 0;
+	return !digits;
+}
+
+/* Accept a client name: printable ASCII, no spaces. */
+int
+gt_api_client_valid(const char *c)
+{
+	const unsigned char	*u = (const unsigned char *)c;
+	size_t			 i;
+
+	for (i = 0; u[i] != '\0'; i++)
+		if (u[i] <= 0x20 || u[i] >= 0x7f || i >= GT_CLIENT_MAX)
+			return 0;
+	return i > 0;
+}
+
+/* Is h a name for this very host (a direct mapping to it could loop)? */
+static int
+validate_is_local(const char *h)
+{
+	struct in_addr	a4;
+	struct in6_addr	a6;
+
+	if (strcasecmp(h, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127 || a4.s_addr == 0;
+	if (inet_pton(AF_INET6, h, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6);
+	return 0;
+}
+
+/* Check a create request field by field; aliases, types, ranges, defaults. */
+int
+gt_api_check_create(const json_t *o, const struct gt_config *cfg,
+    struct gt_mapping *m, char *msg, size_t msglen)
+{
+	json_t		*v;
+	const char	*s;
+	size_t		 i;
+	int		 conflict, rc;
+
+	memset(m, 0, sizeof(*m));
+	if (!json_is_object(o))
+		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+
+	/* port / source_port */
+	v = validate_alias(o, "port", "source_port", &conflict);
+	if (conflict)
+		return validate_fail(400, msg, msglen,
+		    "port and source_port are the same field and differ");
+	if (v == NULL)
+		return validate_fail(400, msg, msglen, "missing field: port");
+	if ((rc = validate_port(v, "port", &m->source_port, msg, msglen)) != 0)
+		return rc;
+	if (m->source_port < cfg->port_range.from || m->source_port > cfg->port_range.end)
+		return validate_fail(400, msg, msglen,
+		    "port: %u is outside port_range %u..%u", m->source_port,
+		    cfg->port_range.from, cfg->port_range.end);
+	for (i = 0; i < cfg->security.port_range.n_blacklist; i++)
+		if (cfg->security.port_range.blacklist[i] == m->source_port)
+			return validate_fail(400, msg, msglen,
+			    "port: %u is blacklisted", m->source_port);
+
+	/* use_tunnel */
+	v = json_object_get(o, "use_tunnel");
+	if (v == NULL || json_is_null(v))
+		m->use_tunnel = cfg->tunnel.enabled ? 1 : 0;
+	else if (!json_is_boolean(v))
+		return validate_fail(400, msg, msglen, "use_tunnel: must be true or false");
+	else
+		m->use_tunnel = json_is_true(v);
+	if (m->use_tunnel && !cfg->tunnel.enabled)
+		return validate_fail(400, msg, msglen,
+		    "use_tunnel: tunnels are disabled on this server (tunnel.enabled)");
+
+	/* target_host / target_ip */
+	v = validate_alias(o, "target_host", "target_ip", &conflict);
+	if (conflict)
+		return validate_fail(400, msg, msglen,
+		    "target_host and target_ip are the same field and differ");
+	if (v == NULL) {
+		if (!m->use_tunnel)
+			return validate_fail(400, msg, msglen,
+			    "missing field: target_host (a direct mapping needs it)");
+		snprintf(m->target_host, sizeof(m->target_host), "%s", "127.0.0.1");
+	} else {
+		if (!json_is_string(v))
+			return validate_fail(400, msg, msglen, "target_host: must be a string");
+		s = json_string_value(v);
+		if (strlen(s) != json_string_length(v) || !gt_api_host_valid(s))
+			return validate_fail(400, msg, msglen,
+			    "target_host: not an IP address or a DNS name");
+		snprintf(m->target_host, sizeof(m->target_host), "%s", s);
+	}
+
+	/* target_port */
+	v = json_object_get(o, "target_port");
+	if (v == NULL || json_is_null(v))
+		m->target_port = m->source_port;
+	else if ((rc = validate_port(v, "target_port", &m->target_port, msg, msglen)) != 0)
+		return rc;
+
+	/* client */
+	v = json_object_get(o, "client");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return validate_fail(400, msg, msglen, "client: must be a string");
+		s = json_string_value(v);
+		if (s[0] != '\0') {
+			if (!m->use_tunnel)
+				return validate_fail(400, msg, msglen,
+				    "client: only a tunnel mapping goes through a client");
+			if (strlen(s) != json_string_length(v) || !gt_api_client_valid(s))
+				return validate_fail(400, msg, msglen,
+				    "client: must be 1..%d printable characters without spaces",
+				    GT_CLIENT_MAX);
+			snprintf(m->client, sizeof(m->client), "%s", s);
+		}
+	}
+
+	if (!m->use_tunnel && m->target_port == m->source_port &&
+	    validate_is_local(m->target_host))
+		return validate_fail(400, msg, msglen,
+		    "target: %s:%u is this very mapping (a loop)", m->target_host,
+		    m->target_port);
+	return 0;
+}
+
+/* Check a remove request: one port, either alias. */
+int
+gt_api_check_remove(const json_t *o, uint16_t *port, char *msg, size_t msglen)
+{
+	json_t	*v;
+	int	 conflict;
+
+	if (!json_is_object(o))
+		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	v = validate_alias(o, "port", "source_port", &conflict);
+	if (conflict)
+		return validate_fail(400, msg, msglen,
+		    "port and source_port are the same field and differ");
+	if (v == NULL)
+		return validate_fail(400, msg, msglen, "missing field: port");
+	return validate_port(v, "port", port, msg, msglen);
+}

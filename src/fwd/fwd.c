@@ -1,0 +1,545 @@
+/*
+ * fwd.c: the public listeners of the port mappings. One evconnlistener per
+ * mapping; accepted sockets go to fwd_direct.c or fwd_tunnel.c. A mapping
+ * restored at start whose port cannot be bound stays listed as failed and
+ * is retried on a timer. When accept() runs out of file descriptors every
+ * listener is paused for a moment instead of spinning (relayd's
+ * accept-pause).
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <event2/util.h>
+
+#include "gt/counters.h"
+#include "gt/fwd.h"
+#include "gt/log.h"
+#include "fwd_local.h"
+
+#define FWD_BACKLOG		511
+#define FWD_RETRY_MS		30000
+#define FWD_PAUSE_MS		1000
+
+static void	fwd_accept_cb(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	fwd_accept_error_cb(struct evconnlistener *, void *);
+static void	fwd_retry_cb(evutil_socket_t, short, void *);
+static void	fwd_pause_cb(evutil_socket_t, short, void *);
+
+/* Render an address as "a.b.c.d:port" or "[v6]:port". */
+void
+fwd_addr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	const struct sockaddr_in *sin;
+	const struct sockaddr_in6 *sin6;
+
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(*sin)) {
+		sin = (const struct sockaddr_in *)sa;
+		if (evutil_inet_ntop(AF_INET, &sin->sin_addr, host,
+		    sizeof(host)) != NULL) {
+			snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
+			return;
+		}
+	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(*sin6)) {
+		sin6 = (const struct sockaddr_in6 *)sa;
+		if (evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host,
+		    sizeof(host)) != NULL) {
+			snprintf(buf, size, "[%s]:%u", host,
+			    ntohs(sin6->sin6_port));
+			return;
+		}
+	}
+	snprintf(buf, size, "?");
+}
+
+/* The resolver for target names: the given one, else our own made on first need. */
+struct evdns_base *
+fwd_dns(struct gt_fwd *fw)
+{
+	if (fw->fw_dns != NULL)
+		return fw->fw_dns;
+	if (fw->fw_owndns == NULL) {
+		/* Inactive resolvers must not keep the event loop alive. */
+		fw->fw_owndns = evdns_base_new(fw->fw_base,
+		    EVDNS_BASE_INITIALIZE_NAMESERVERS |
+		    EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+		if (fw->fw_owndns == NULL)
+			log_warnx("fwd", "cannot set up a DNS resolver");
+	}
+	return fw->fw_owndns;
+}
+
+/* Parse the listen address: an IPv4 or IPv6 literal, [v6], or empty for 0.0.0.0. */
+static int
+fwd_parse_listen(struct gt_fwd *fw, const char *addr)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)&fw->fw_addr;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&fw->fw_addr;
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t len;
+
+	memset(&fw->fw_addr, 0, sizeof(fw->fw_addr));
+	if (addr == NULL || *addr == '\0' || strcmp(addr, "*") == 0)
+		addr = "0.0.0.0";
+	len = strlen(addr);
+	if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']' &&
+	    len - 2 < sizeof(buf)) {
+		memcpy(buf, addr + 1, len - 2);
+		buf[len - 2] = '\0';
+	} else if (len < sizeof(buf)) {
+		memcpy(buf, addr, len + 1);
+	} else
+		return -1;
+	if (evutil_inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		fw->fw_addrlen = sizeof(*sin);
+	} else if (evutil_inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		fw->fw_addrlen = sizeof(*sin6);
+	} else
+		return -1;
+	snprintf(fw->fw_addrstr, sizeof(fw->fw_addrstr),
+	    fw->fw_addr.ss_family == AF_INET6 ? "[%s]" : "%s", buf);
+	return 0;
+}
+
+struct gt_fwd *
+gt_fwd_new(struct event_base *base, struct evdns_base *dns,
+    struct gt_registry *reg, const char *listen_addr)
+{
+	struct gt_fwd *fw;
+
+	if ((fw = calloc(1, sizeof(*fw))) == NULL)
+		return NULL;
+	fw->fw_base = base;
+	fw->fw_dns = dns;
+	fw->fw_reg = reg;
+	fw->fw_retry_ms = FWD_RETRY_MS;
+	fw->fw_pause_ms = FWD_PAUSE_MS;
+	TAILQ_INIT(&fw->fw_maps);
+	if (fwd_parse_listen(fw, listen_addr) == -1) {
+		log_warnx("fwd", "bad listen address \"%s\"", listen_addr);
+		free(fw);
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((fw->fw_pause_ev = evtimer_new(base, fwd_pause_cb, fw)) == NULL) {
+		free(fw);
+		errno = ENOMEM;
+		return NULL;
+	}
+	return fw;
+}
+
+/* The mapping of port, or NULL. */
+static struct fwd_map *
+fwd_find(struct gt_fwd *fw, uint16_t port)
+{
+	struct fwd_map *fm;
+
+	TAILQ_FOREACH(fm, &fw->fw_maps, fm_entry)
+		if (fm->fm_map.source_port == port)
+			return fm;
+	return NULL;
+}
+
+/* Bind and listen on fm's port; -1 with errno and a reason in err. */
+static int
+fwd_listen(struct fwd_map *fm, char *err, size_t errlen)
+{
+	struct gt_fwd *fw = fm->fm_fwd;
+	struct sockaddr_storage ss = fw->fw_addr;
+	uint16_t port = fm->fm_map.source_port;
+	unsigned flags;
+	evutil_socket_t fd;
+	int one = 1, e;
+	const char *what;
+
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = htons(port);
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+
+	what = "socket";
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		goto fail;
+	what = "setsockopt";
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto fail;
+	what = "bind";
+	if (bind(fd, (struct sockaddr *)&ss, fw->fw_addrlen) == -1)
+		goto fail;
+	/* Two SO_REUSEADDR sockets may share a bound port: listen() tells. */
+	what = "listen";
+	if (listen(fd, FWD_BACKLOG) == -1)
+		goto fail;
+
+	flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+	if (fw->fw_pausing)
+		flags |= LEV_OPT_DISABLED;
+	/* Backlog 0: the socket listens already. */
+	fm->fm_lev = evconnlistener_new(fw->fw_base, fwd_accept_cb, fm, flags,
+	    0, fd);
+	if (fm->fm_lev == NULL) {
+		errno = ENOMEM;
+		what = "evconnlistener_new";
+		goto fail;
+	}
+	evconnlistener_set_error_cb(fm->fm_lev, fwd_accept_error_cb);
+	fm->fm_err[0] = '\0';
+	return 0;
+
+ fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	if (e == EADDRINUSE)
+		snprintf(err, errlen, "port %u is already in use on %s", port,
+		    fw->fw_addrstr);
+	else if (e == EACCES)
+		snprintf(err, errlen, "no permission to listen on %s:%u", 
+		    fw->fw_addrstr, port);
+	else
+		snprintf(err, errlen, "cannot listen on %s:%u: %s: %s",
+		    fw->fw_addrstr, port, what, strerror(e));
+	errno = e;
+	return -1;
+}
+
+/* A new mapping record for m with defaults filled in; NULL with errno. */
+static struct fwd_map *
+fwd_map_new(struct gt_fwd *fw, const struct gt_mapping *m, char *err,
+    size_t errlen)
+{
+	struct fwd_map *fm;
+
+	if (m->source_port == 0) {
+		snprintf(err, errlen, "port 0 cannot be mapped");
+		errno = EINVAL;
+		return NULL;
+	}
+	if (fwd_find(fw, m->source_port) != NULL) {
+		snprintf(err, errlen, "port %u is already mapped", m->source_port);
+		errno = EEXIST;
+		return NULL;
+	}
+	if (!m->use_tunnel && (m->target_port == 0 ||
+	    memchr(m->target_host, '\0', sizeof(m->target_host)) == NULL ||
+	    m->target_host[0] == '\0')) {
+		snprintf(err, errlen, "direct mapping of port %u needs a target",
+		    m->source_port);
+		errno = EINVAL;
+		return NULL;
+	}
+	if ((fm = calloc(1, sizeof(*fm))) == NULL ||
+	    (fm->fm_ctr = gt_counters_new()) == NULL ||
+	    (fm->fm_retry = evtimer_new(fw->fw_base, fwd_retry_cb, fm)) == NULL) {
+		if (fm != NULL)
+			gt_counters_unref(fm->fm_ctr);
+		free(fm);
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	fm->fm_fwd = fw;
+	fm->fm_map = *m;
+	fm->fm_map.target_host[sizeof(fm->fm_map.target_host) - 1] = '\0';
+	fm->fm_map.client[sizeof(fm->fm_map.client) - 1] = '\0';
+	if (fm->fm_map.use_tunnel) {
+		/* SPEC 4: the client dials 127.0.0.1:port unless told otherwise. */
+		if (fm->fm_map.target_host[0] == '\0')
+			snprintf(fm->fm_map.target_host,
+			    sizeof(fm->fm_map.target_host), "127.0.0.1");
+		if (fm->fm_map.target_port == 0)
+			fm->fm_map.target_port = fm->fm_map.source_port;
+	}
+	TAILQ_INIT(&fm->fm_sessions);
+	return fm;
+}
+
+/* Free a mapping record that holds no listener and no session. */
+static void
+fwd_map_free(struct fwd_map *fm)
+{
+	event_free(fm->fm_retry);
+	gt_counters_unref(fm->fm_ctr);
+	free(fm);
+}
+
+int
+gt_fwd_add(struct gt_fwd *fw, const struct gt_mapping *m, char *err,
+    size_t errlen)
+{
+	struct fwd_map *fm;
+	int e;
+
+	if ((fm = fwd_map_new(fw, m, err, errlen)) == NULL)
+		return -1;
+	if (fwd_listen(fm, err, errlen) == -1) {
+		e = errno;
+		fwd_map_free(fm);
+		errno = e;
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&fw->fw_maps, fm, fm_entry);
+	log_info("fwd", "port %u listening on %s -> %s %s:%u", m->source_port,
+	    fw->fw_addrstr, fm->fm_map.use_tunnel ? "tunnel" : "direct",
+	    fm->fm_map.target_host, fm->fm_map.target_port);
+	return 0;
+}
+
+/* Arm the rebinding timer of a failed mapping. */
+static void
+fwd_retry_arm(struct fwd_map *fm)
+{
+	struct timeval tv;
+	unsigned ms = fm->fm_fwd->fw_retry_ms;
+
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(fm->fm_retry, &tv);
+}
+
+/* Try to bind a failed mapping again; log once per kind of failure. */
+static void
+fwd_retry_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct fwd_map *fm = arg;
+	char err[FWD_ERRLEN];
+	int e;
+
+	(void)fd;
+	(void)ev;
+	if (fwd_listen(fm, err, sizeof(err)) == 0) {
+		fm->fm_errno = 0;
+		log_info("fwd", "port %u listening again", fm->fm_map.source_port);
+		return;
+	}
+	e = errno;
+	if (e != fm->fm_errno)
+		log_warnx("fwd", "mapping of port %u not listening: %s; retrying",
+		    fm->fm_map.source_port, err);
+	else
+		log_debug("fwd", "mapping of port %u not listening: %s; retrying",
+		    fm->fm_map.source_port, err);
+	fm->fm_errno = e;
+	snprintf(fm->fm_err, sizeof(fm->fm_err), "%s", err);
+	fwd_retry_arm(fm);
+}
+
+int
+gt_fwd_restore(struct gt_fwd *fw, const struct gt_mapping *m)
+{
+	struct fwd_map *fm;
+	char err[FWD_ERRLEN];
+
+	if ((fm = fwd_map_new(fw, m, err, sizeof(err))) == NULL) {
+		log_warnx("fwd", "mapping of port %u not restored: %s",
+		    m->source_port, err);
+		return -1;
+	}
+	TAILQ_INSERT_TAIL(&fw->fw_maps, fm, fm_entry);
+	if (fwd_listen(fm, err, sizeof(err)) == 0) {
+		log_info("fwd", "port %u listening on %s -> %s %s:%u (restored)",
+		    m->source_port, fw->fw_addrstr,
+		    fm->fm_map.use_tunnel ? "tunnel" : "direct",
+		    fm->fm_map.target_host, fm->fm_map.target_port);
+		return 0;
+	}
+	fm->fm_errno = errno;
+	snprintf(fm->fm_err, sizeof(fm->fm_err), "%s", err);
+	log_warnx("fwd", "mapping of port %u not listening: %s; retrying every "
+	    "%u ms", m->source_port, err, fw->fw_retry_ms);
+	fwd_retry_arm(fm);
+	return 1;
+}
+
+/* Close fm's listener and sessions and forget it. */
+static void
+fwd_map_remove(struct gt_fwd *fw, struct fwd_map *fm)
+{
+	TAILQ_REMOVE(&fw->fw_maps, fm, fm_entry);
+	if (fm->fm_lev != NULL)
+		evconnlistener_free(fm->fm_lev);
+	fm->fm_lev = NULL;
+	fwd_direct_close_all(fm);
+	fwd_map_free(fm);
+}
+
+int
+gt_fwd_remove(struct gt_fwd *fw, uint16_t port)
+{
+	struct fwd_map *fm;
+
+	if ((fm = fwd_find(fw, port)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	fwd_map_remove(fw, fm);
+	log_info("fwd", "port %u removed", port);
+	return 0;
+}
+
+void
+gt_fwd_free(struct gt_fwd *fw)
+{
+	struct fwd_map *fm;
+
+	if (fw == NULL)
+		return;
+	while ((fm = TAILQ_FIRST(&fw->fw_maps)) != NULL)
+		fwd_map_remove(fw, fm);
+	event_free(fw->fw_pause_ev);
+	/*
+	 * A bufferevent freed during its lookup lives on until the lookup
+	 * ends: fail the pending ones so they release it now.
+	 */
+	if (fw->fw_owndns != NULL)
+		evdns_base_free(fw->fw_owndns, 1);
+	free(fw);
+}
+
+const struct gt_counters *
+gt_fwd_counters(struct gt_fwd *fw, uint16_t port)
+{
+	struct fwd_map *fm = fwd_find(fw, port);
+
+	return fm != NULL ? fm->fm_ctr : NULL;
+}
+
+void
+gt_fwd_totals(struct gt_fwd *fw, uint64_t *active, uint64_t *bytes_in,
+    uint64_t *bytes_out)
+{
+	struct fwd_map *fm;
+	uint64_t a = 0, in = 0, out = 0;
+
+	TAILQ_FOREACH(fm, &fw->fw_maps, fm_entry) {
+		a += fm->fm_ctr->active;
+		in += fm->fm_ctr->bytes_in;
+		out += fm->fm_ctr->bytes_out;
+	}
+	if (active != NULL)
+		*active = a;
+	if (bytes_in != NULL)
+		*bytes_in = in;
+	if (bytes_out != NULL)
+		*bytes_out = out;
+}
+
+unsigned
+gt_fwd_paused(struct gt_fwd *fw)
+{
+	return fw->fw_npaused;
+}
+
+const char *
+gt_fwd_error(struct gt_fwd *fw, uint16_t port)
+{
+	struct fwd_map *fm = fwd_find(fw, port);
+
+	if (fm == NULL || fm->fm_lev != NULL)
+		return NULL;
+	return fm->fm_err;
+}
+
+size_t
+gt_fwd_buffered(struct gt_fwd *fw, uint16_t port)
+{
+	struct fwd_map *fm = fwd_find(fw, port);
+
+	return fm != NULL ? fwd_direct_buffered(fm) : 0;
+}
+
+void
+gt_fwd_set_retry_interval(struct gt_fwd *fw, unsigned ms)
+{
+	struct fwd_map *fm;
+
+	fw->fw_retry_ms = ms;
+	TAILQ_FOREACH(fm, &fw->fw_maps, fm_entry)
+		if (fm->fm_lev == NULL)
+			fwd_retry_arm(fm);
+}
+
+void
+gt_fwd_set_pause_interval(struct gt_fwd *fw, unsigned ms)
+{
+	fw->fw_pause_ms = ms;
+}
+
+/* A public connection arrived: hand it to its mode. */
+static void
+fwd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct fwd_map *fm = arg;
+	char peer[FWD_ADDRSTRLEN];
+	int one = 1;
+
+	(void)lev;
+	fwd_addr_str(sa, (socklen_t)salen, peer, sizeof(peer));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (fm->fm_map.use_tunnel)
+		fwd_tunnel_accept(fm, fd, peer);
+	else
+		fwd_direct_accept(fm, fd, peer);
+}
+
+/*
+ * accept() failed for a reason other than a retriable one: most often
+ * EMFILE/ENFILE. The pending connection stays queued and a level-triggered
+ * listener would spin, so stop accepting everywhere for a moment.
+ */
+static void
+fwd_accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+	struct fwd_map *fm = arg, *m;
+	struct gt_fwd *fw = fm->fm_fwd;
+	int e = EVUTIL_SOCKET_ERROR();
+	struct timeval tv;
+
+	(void)lev;
+	if (fw->fw_pausing)
+		return;
+	fw->fw_pausing = 1;
+	fw->fw_npaused++;
+	TAILQ_FOREACH(m, &fw->fw_maps, fm_entry)
+		if (m->fm_lev != NULL)
+			evconnlistener_disable(m->fm_lev);
+	log_warnx("fwd", "accept on port %u: %s; pausing every listener for "
+	    "%u ms", fm->fm_map.source_port, strerror(e), fw->fw_pause_ms);
+	tv.tv_sec = fw->fw_pause_ms / 1000;
+	tv.tv_usec = (fw->fw_pause_ms % 1000) * 1000;
+	evtimer_add(fw->fw_pause_ev, &tv);
+}
+
+/* The accept pause is over: listen again. */
+static void
+fwd_pause_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	struct gt_fwd *fw = arg;
+	struct fwd_map *fm;
+
+	(void)fd;
+	(void)ev;
+	fw->fw_pausing = 0;
+	TAILQ_FOREACH(fm, &fw->fw_maps, fm_entry)
+		if (fm->fm_lev != NULL)
+			evconnlistener_enable(fm->fm_lev);
+	log_info("fwd", "accepting again");
+}

@@ -1,0 +1,70 @@
+/*
+ * fwd_local.h: the forwarder's inside, shared by fwd.c (listeners),
+ * fwd_direct.c (sessions the server dials itself) and fwd_tunnel.c
+ * (hand-off of accepted sockets to a tunnel mux).
+ */
+#ifndef GT_FWD_LOCAL_H
+#define GT_FWD_LOCAL_H
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/util.h>
+
+#include "gt/fwd.h"
+#include "gt/mapping.h"
+
+#define FWD_ERRLEN	256
+#define FWD_ADDRSTRLEN	64	/* "[v6]:port" */
+
+struct event;
+struct evconnlistener;
+struct fwd_session;
+
+TAILQ_HEAD(fwd_sessions, fwd_session);
+
+/* One served mapping: its listener (NULL while failed) and its sessions. */
+struct fwd_map {
+	TAILQ_ENTRY(fwd_map)	 fm_entry;
+	struct gt_fwd		*fm_fwd;
+	struct gt_mapping	 fm_map;	/* our copy */
+	struct evconnlistener	*fm_lev;	/* NULL while binding fails */
+	struct gt_counters	*fm_ctr;
+	char			 fm_err[FWD_ERRLEN];	/* "" while listening */
+	int			 fm_errno;	/* last bind failure, to log once */
+	struct event		*fm_retry;	/* rebinding timer of a failed mapping */
+	struct fwd_sessions	 fm_sessions;	/* live direct sessions */
+	size_t			 fm_nsessions;
+};
+
+TAILQ_HEAD(fwd_maps, fwd_map);
+
+struct gt_fwd {
+	struct event_base	*fw_base;
+	struct evdns_base	*fw_dns;	/* borrowed, may be NULL */
+	struct evdns_base	*fw_owndns;	/* made on first need when fw_dns is NULL */
+	struct gt_registry	*fw_reg;	/* borrowed, may be NULL */
+	struct sockaddr_storage	 fw_addr;	/* listen address, port 0 */
+	socklen_t		 fw_addrlen;
+	char			 fw_addrstr[FWD_ADDRSTRLEN];
+	struct fwd_maps		 fw_maps;
+	struct event		*fw_pause_ev;	/* re-enables listeners after a pause */
+	int			 fw_pausing;
+	unsigned		 fw_npaused;
+	unsigned		 fw_retry_ms;
+	unsigned		 fw_pause_ms;
+};
+
+/* fwd.c */
+struct evdns_base *fwd_dns(struct gt_fwd *);
+void	fwd_addr_str(const struct sockaddr *, socklen_t, char *, size_t);
+
+/* fwd_direct.c */
+void	fwd_direct_accept(struct fwd_map *, evutil_socket_t, const char *peer);
+void	fwd_direct_close_all(struct fwd_map *);
+size_t	fwd_direct_buffered(const struct fwd_map *);
+
+/* fwd_tunnel.c */
+void	fwd_tunnel_accept(struct fwd_map *, evutil_socket_t, const char *peer);
+
+#endif

@@ -1,0 +1,41 @@
+/*
+ * fwd_tunnel.c: tunnel-mode hand-off. An accepted public socket goes to the
+ * mux of the mapping's client (or of any client), which owns it from then
+ * on; with no tunnel connected it is closed at once (SPEC 4).
+ */
+#include <stdio.h>
+
+#include <event2/util.h>
+
+#include "gt/counters.h"
+#include "gt/log.h"
+#include "gt/mux.h"
+#include "gt/registry.h"
+#include "fwd_local.h"
+
+/* A public connection to a tunnel mapping: give fd (ours) to a tunnel. */
+void
+fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
+{
+	const struct gt_mapping *m = &fm->fm_map;
+	struct gt_registry *reg = fm->fm_fwd->fw_reg;
+	struct gt_mux *mux = NULL;
+	char label[FWD_ADDRSTRLEN + 32];
+
+	if (reg != NULL)
+		mux = gt_registry_pick(reg,
+		    m->client[0] != '\0' ? m->client : NULL);
+	if (mux == NULL) {
+		log_info("fwd", "port %u: %s closed: no client connected%s%s",
+		    m->source_port, peer, m->client[0] != '\0' ? " as " : "",
+		    m->client);
+		evutil_closesocket(fd);
+		return;
+	}
+	snprintf(label, sizeof(label), "port %u from %s", m->source_port, peer);
+	/* The mux owns fd from here, and closes it itself on failure. */
+	if (gt_mux_open(mux, fd, m->target_host, m->target_port, fm->fm_ctr,
+	    label) == -1)
+		log_info("fwd", "port %u: %s closed: the tunnel is closing",
+		    m->source_port, peer);
+}

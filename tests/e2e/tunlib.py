@@ -1,0 +1,201 @@
+"""tunlib: helpers for tunnel end-to-end tests: a gt-client process, a
+server with its tunnel on, raw frame codecs for hostile or go-tunnel-style
+peers, and process figures from /proc."""
+
+import os
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import time
+
+import gtlib
+from gtlib import binpath, wait_until, make_tmpdir
+
+
+def tunnel_server(tls=True, hb=(1, 3), **over):
+    """A started gt-server with the tunnel on (mutual TLS unless tls=False)."""
+    tmp = make_tmpdir()
+    srv = gtlib.Server(tmp=tmp, **gtlib.merge({
+        "tunnel": {"enabled": True, "heartbeat_interval": hb[0],
+                   "heartbeat_timeout": hb[1]},
+        "security": {"tunnel": {"enable_tls": tls}},
+    }, over))
+    srv.start()
+    return srv
+
+
+def tunnel_port(srv):
+    return srv.cfg["tunnel"]["listen_port"]
+
+
+class Client:
+    """A gt-client subprocess with its own log file."""
+
+    def __init__(self, srv, certs=None, name="client", allow=None, extra=(),
+                 no_tls=None):
+        self.srv = srv
+        certs = certs or srv.certs
+        self.log_path = os.path.join(make_tmpdir(), "client.log")
+        args = [binpath("gt-client"), "-server", "127.0.0.1:%d" % tunnel_port(srv)]
+        if no_tls is None:
+            no_tls = not srv.cfg["security"]["tunnel"]["enable_tls"]
+        if no_tls:
+            args.append("-no-tls")
+        else:
+            args += ["-cert", os.path.join(certs, name + ".crt"),
+                     "-key", os.path.join(certs, name + ".key"),
+                     "-ca", os.path.join(certs, "ca.crt")]
+        if allow:
+            args += ["-allow", allow]
+        args += list(extra)
+        self.args = args
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self._logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self._logf,
+                                     stderr=self._logf)
+        _clients.append(self)
+        return self
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def stop(self, timeout=5):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("gt-client did not stop on SIGTERM:\n" +
+                                 self.log()[-3000:])
+        self.proc = None
+        self._logf.close()
+        log = self.log()
+        for bad in ("AddressSanitizer", "LeakSanitizer", "runtime error:"):
+            assert bad not in log, "sanitizer report in the client log:\n" + log[-6000:]
+        return rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+
+_clients = []
+
+
+def stop_clients():
+    while _clients:
+        c = _clients.pop()
+        try:
+            c.kill()
+        except Exception:
+            pass
+
+
+def clients(srv):
+    """The server's /api/tunnel/clients list."""
+    st, _, j = srv.api("GET", "/api/tunnel/clients")
+    assert st == 200, (st, j)
+    return j["data"]["clients"]
+
+
+def wait_clients(srv, n, timeout=15):
+    wait_until(lambda: len(clients(srv)) == n, timeout,
+               what="%d tunnel client(s) on the server" % n)
+
+
+def tunnel_mapping(srv, target_port, client="", target_host="127.0.0.1"):
+    """Create a tunnel mapping on a free public port; returns that port."""
+    port = gtlib.free_port()
+    body = {"port": port, "target_host": target_host,
+            "target_port": target_port, "use_tunnel": True}
+    if client:
+        body["client"] = client
+    st, _, j = srv.create(**body)
+    assert st == 200, (st, j)
+    return port
+
+
+def proc_status(pid):
+    """VmRSS and VmHWM of a process, in KiB."""
+    out = {}
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(("VmRSS:", "VmHWM:")):
+                k, v = line.split(":", 1)
+                out[k] = int(v.split()[0])
+    return out
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+# ---------------------------------------------------------------- raw frames
+
+def frame(ftype, payload=b"", version=1):
+    return struct.pack(">BBI", version, ftype, len(payload)) + payload
+
+
+def connect_resp(cid, status=0):
+    return frame(2, struct.pack(">IB", cid, status))
+
+
+def data(cid, b):
+    return frame(3, struct.pack(">I", cid) + b)
+
+
+def close(cid):
+    return frame(4, struct.pack(">I", cid))
+
+
+def keepalive():
+    return frame(5)
+
+
+class FrameReader:
+    """Incremental reader of frames from a socket."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.buf = b""
+
+    def next(self, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            if len(self.buf) >= 6:
+                ver, ftype, length = struct.unpack(">BBI", self.buf[:6])
+                if len(self.buf) >= 6 + length:
+                    payload = self.buf[6:6 + length]
+                    self.buf = self.buf[6 + length:]
+                    return ver, ftype, payload
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no frame within %d s" % timeout)
+            self.sock.settimeout(left)
+            b = self.sock.recv(65536)
+            if not b:
+                raise EOFError("tunnel closed")
+            self.buf += b
+
+
+def tls_connect(srv, cert=None, key=None, ca=None, server_name="localhost"):
+    """A raw TLS 1.2 connection to the tunnel port, optionally with a client pair."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(ca or os.path.join(srv.certs, "ca.crt"))
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    raw = socket.create_connection(("127.0.0.1", tunnel_port(srv)), timeout=10)
+    return ctx.wrap_socket(raw, server_hostname=server_name)

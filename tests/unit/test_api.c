@@ -1,0 +1,463 @@
+/* test_api.c: request validation, routes, JSON envelopes and metrics of the API. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <event2/http.h>
+
+#include "gt/api.h"
+#include "gt/config.h"
+#include "gt/counters.h"
+
+/* A config as SPEC §3's defaults, without calling the config module. */
+static void
+test_cfg(struct gt_config *cfg, int tunnel)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->port_range.from = 10000;
+	cfg->port_range.end = 10100;
+	cfg->tunnel.enabled = tunnel;
+	cfg->security.port_range.blacklist[0] = 10022;
+	cfg->security.port_range.blacklist[1] = 3389;
+	cfg->security.port_range.n_blacklist = 2;
+}
+
+/* Parse text and check a create request; returns the status, m filled. */
+static int
+create(const char *text, int tunnel, struct gt_mapping *m, char *msg, size_t len)
+{
+	struct gt_config	 cfg;
+	json_t			*j;
+	int			 rc;
+
+	test_cfg(&cfg, tunnel);
+	rc = gt_api_parse_body(text, strlen(text), &j, msg, len);
+	if (rc != 0)
+		return rc;
+	rc = gt_api_check_create(j, &cfg, m, msg, len);
+	json_decref(j);
+	return rc;
+}
+
+/* Status of a create request (message discarded). */
+static int
+create_rc(const char *text, int tunnel)
+{
+	struct gt_mapping	m;
+	char			msg[GT_API_MSG_MAX];
+
+	return create(text, tunnel, &m, msg, sizeof(msg));
+}
+
+static void
+test_create_ok_direct(void **state)
+{
+	struct gt_mapping	m;
+	char			msg[GT_API_MSG_MAX];
+
+	(void)state;
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"10.0.0.5\","
+	    "\"target_port\":80}", 0, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.source_port, 10001);
+	assert_string_equal(m.target_host, "10.0.0.5");
+	assert_int_equal(m.target_port, 80);
+	assert_int_equal(m.use_tunnel, 0);
+	assert_string_equal(m.client, "");
+	/* Aliases. */
+	assert_int_equal(create("{\"source_port\":10002,\"target_ip\":\"::1\","
+	    "\"target_port\":22}", 0, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.source_port, 10002);
+	assert_string_equal(m.target_host, "::1");
+	/* Both aliases, equal: fine; unknown fields ignored. */
+	assert_int_equal(create("{\"port\":10003,\"source_port\":10003,\"target_host\":"
+	    "\"db.example.org\",\"target_ip\":\"db.example.org\",\"x\":[1,2]}", 0, &m, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(m.target_port, 10003);	/* default = port */
+	/* Range ends. */
+	assert_int_equal(create_rc("{\"port\":10000,\"target_host\":\"h\",\"target_port\":1}", 0), 0);
+	assert_int_equal(create_rc("{\"port\":10100,\"target_host\":\"h\",\"target_port\":65535}", 0), 0);
+}
+
+static void
+test_create_ok_tunnel(void **state)
+{
+	struct gt_mapping	m;
+	char			msg[GT_API_MSG_MAX];
+
+	(void)state;
+	/* use_tunnel defaults to tunnel.enabled; host and target port default. */
+	assert_int_equal(create("{\"port\":10005}", 1, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.use_tunnel, 1);
+	assert_string_equal(m.target_host, "127.0.0.1");
+	assert_int_equal(m.target_port, 10005);
+	assert_int_equal(create("{\"port\":10006,\"target_port\":22,\"client\":\"office-1\","
+	    "\"use_tunnel\":true}", 1, &m, msg, sizeof(msg)), 0);
+	assert_string_equal(m.client, "office-1");
+	assert_int_equal(m.target_port, 22);
+	/* A direct mapping on a tunnel server. */
+	assert_int_equal(create("{\"port\":10007,\"use_tunnel\":false,\"target_host\":"
+	    "\"1.2.3.4\"}", 1, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.use_tunnel, 0);
+	/* null counts as absent. */
+	assert_int_equal(create("{\"port\":10008,\"client\":null,\"use_tunnel\":null}", 1,
+	    &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.use_tunnel, 1);
+}
+
+static void
+test_create_bad(void **state)
+{
+	struct gt_mapping	m;
+	char			msg[GT_API_MSG_MAX];
+
+	(void)state;
+	/* Missing fields. */
+	assert_int_equal(create("{}", 0, &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "port"));
+	assert_int_equal(create("{\"port\":10001}", 0, &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "target_host"));
+	/* Wrong types and ranges for port. */
+	assert_int_equal(create_rc("{\"port\":\"10001\",\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001.0,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001.5,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":-1,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":0,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":70000,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":true,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":[10001],\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":{},\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":null,\"target_host\":\"h\"}", 0), 400);
+	/* Range and blacklist. */
+	assert_int_equal(create("{\"port\":9999,\"target_host\":\"h\"}", 0, &m, msg,
+	    sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "port_range"));
+	assert_int_equal(create_rc("{\"port\":10101,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create("{\"port\":10022,\"target_host\":\"h\"}", 0, &m, msg,
+	    sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "blacklist"));
+	/* Alias conflicts. */
+	assert_int_equal(create_rc("{\"port\":10001,\"source_port\":10002,\"target_host\":\"h\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"a\",\"target_ip\":\"b\"}", 0), 400);
+	/* target_port. */
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"h\",\"target_port\":0}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"h\",\"target_port\":65536}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"h\",\"target_port\":\"80\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"h\",\"target_port\":8.0}", 0), 400);
+	/* target_host. */
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":5}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"a b\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"a\\u0000b\"}", 0), 400);
+	/* use_tunnel. */
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"h\",\"use_tunnel\":1}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"h\",\"use_tunnel\":\"true\"}", 0), 400);
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\",\"use_tunnel\":true}", 0,
+	    &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "tunnel.enabled"));
+	/* client. */
+	assert_int_equal(create_rc("{\"port\":10001,\"client\":7}", 1), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"client\":\"a b\"}", 1), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"client\":\"\\u00e9t\\u00e9\"}", 1), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"client\":\"a\",\"use_tunnel\":false,"
+	    "\"target_host\":\"h\"}", 1), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"client\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", 1), 400);	/* 65 chars */
+	/* A direct mapping onto itself. */
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"127.0.0.1\"}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"localhost\","
+	    "\"target_port\":10001}", 0), 400);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"127.0.0.1\","
+	    "\"target_port\":10002}", 0), 0);
+}
+
+static void
+test_body(void **state)
+{
+	char	 msg[GT_API_MSG_MAX];
+	char	*big, *deep;
+	json_t	*j;
+	size_t	 i;
+
+	(void)state;
+	assert_int_equal(gt_api_parse_body("", 0, &j, msg, sizeof(msg)), 400);
+	assert_null(j);
+	assert_int_equal(gt_api_parse_body("{\"port\":", 8, &j, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "malformed JSON"));
+	assert_int_equal(gt_api_parse_body("[1,2]", 5, &j, msg, sizeof(msg)), 400);
+	assert_int_equal(gt_api_parse_body("42", 2, &j, msg, sizeof(msg)), 400);
+	assert_int_equal(gt_api_parse_body("{} x", 4, &j, msg, sizeof(msg)), 400);
+	assert_int_equal(gt_api_parse_body("{\"a\":1,\"a\":2}", 13, &j, msg, sizeof(msg)), 400);
+	assert_int_equal(gt_api_parse_body("{\"port\":1e400}", 14, &j, msg, sizeof(msg)), 400);
+	assert_int_equal(gt_api_parse_body("{\"port\":99999999999999999999}", 29, &j, msg,
+	    sizeof(msg)), 400);
+	assert_int_equal(gt_api_parse_body("{\"a\":\"\0\"}", 9, &j, msg, sizeof(msg)), 400);
+	/* Deep nesting is refused, not recursed into without end. */
+	deep = malloc(200001);
+	assert_non_null(deep);
+	for (i = 0; i < 100000; i++) {
+		deep[i] = '[';
+		deep[200000 - 1 - i] = ']';
+	}
+	assert_int_equal(gt_api_parse_body(deep, 200000, &j, msg, sizeof(msg)), 413);
+	assert_int_equal(gt_api_parse_body(deep + 100000 - 5000, 10000, &j, msg,
+	    sizeof(msg)), 400);
+	free(deep);
+	/* Over 64 KiB: 413. */
+	big = malloc(GT_API_BODY_MAX + 1);
+	assert_non_null(big);
+	memset(big, ' ', GT_API_BODY_MAX + 1);
+	big[0] = '{';
+	big[GT_API_BODY_MAX] = '}';
+	assert_int_equal(gt_api_parse_body(big, GT_API_BODY_MAX + 1, &j, msg, sizeof(msg)), 413);
+	big[GT_API_BODY_MAX - 1] = '}';
+	assert_int_equal(gt_api_parse_body(big, GT_API_BODY_MAX, &j, msg, sizeof(msg)), 0);
+	json_decref(j);
+	free(big);
+	assert_int_equal(gt_api_parse_body("{\"port\":1}", 10, &j, msg, sizeof(msg)), 0);
+	assert_true(json_is_object(j));
+	json_decref(j);
+}
+
+static void
+test_remove(void **state)
+{
+	char		 msg[GT_API_MSG_MAX];
+	uint16_t	 port = 0;
+	json_t		*j;
+
+	(void)state;
+	j = json_loads("{\"port\":10001}", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 0);
+	assert_int_equal(port, 10001);
+	json_decref(j);
+	j = json_loads("{\"source_port\":10002}", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 0);
+	assert_int_equal(port, 10002);
+	json_decref(j);
+	j = json_loads("{\"port\":\"10001\"}", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
+	json_decref(j);
+	j = json_loads("{\"port\":0}", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
+	json_decref(j);
+	j = json_loads("{}", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
+	json_decref(j);
+	j = json_loads("{\"port\":1,\"source_port\":2}", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
+	json_decref(j);
+	j = json_loads("[1]", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
+	json_decref(j);
+}
+
+static void
+test_host(void **state)
+{
+	char name[300];
+
+	(void)state;
+	assert_true(gt_api_host_valid("127.0.0.1"));
+	assert_true(gt_api_host_valid("::1"));
+	assert_true(gt_api_host_valid("fe80::1:2"));
+	assert_true(gt_api_host_valid("localhost"));
+	assert_true(gt_api_host_valid("a-b.example.org"));
+	assert_true(gt_api_host_valid("x1"));
+	assert_false(gt_api_host_valid(""));
+	assert_false(gt_api_host_valid("-a.example"));
+	assert_false(gt_api_host_valid("a-.example"));
+	assert_false(gt_api_host_valid("a..b"));
+	assert_false(gt_api_host_valid("a.b."));
+	assert_false(gt_api_host_valid(".a"));
+	assert_false(gt_api_host_valid("a_b"));
+	assert_false(gt_api_host_valid("a b"));
+	assert_false(gt_api_host_valid("256.1.1.1"));
+	assert_false(gt_api_host_valid("1.2.3"));
+	assert_false(gt_api_host_valid("[::1]"));
+	assert_false(gt_api_host_valid("host:80"));
+	/* A 63-character label is fine, 64 is not; 253 characters total at most. */
+	memset(name, 'a', 63);
+	name[63] = '\0';
+	assert_true(gt_api_host_valid(name));
+	memset(name, 'a', 64);
+	name[64] = '\0';
+	assert_false(gt_api_host_valid(name));
+	memset(name, 'a', 253);
+	for (int i = 50; i < 253; i += 51)
+		name[i] = '.';
+	name[253] = '\0';
+	assert_true(gt_api_host_valid(name));
+	name[253] = 'a';
+	name[254] = '\0';
+	assert_false(gt_api_host_valid(name));
+
+	assert_true(gt_api_client_valid("client"));
+	assert_true(gt_api_client_valid("a.b-c_d@e"));
+	assert_false(gt_api_client_valid(""));
+	assert_false(gt_api_client_valid("a b"));
+	assert_false(gt_api_client_valid("a\tb"));
+	assert_false(gt_api_client_valid("\x7f"));
+}
+
+static void
+test_routes(void **state)
+{
+	const struct gt_api_route	*r;
+	char				 allow[64];
+	int				 st = 0;
+
+	(void)state;
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET, "/health", &st, allow,
+	    sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_op, GT_API_OP_HEALTH);
+	assert_int_equal(r->r_role, GT_ROLE_NONE);
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_POST, "/api/mapping/create", &st,
+	    allow, sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_op, GT_API_OP_CREATE);
+	assert_int_equal(r->r_role, GT_ROLE_ADMIN);
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET, "/api/mapping/list", &st,
+	    allow, sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_role, GT_ROLE_READ);
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET, "/metrics", &st, allow,
+	    sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_role, GT_ROLE_READ);
+	/* Wrong method: 405 and the methods allowed. */
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET, "/api/mapping/create", &st,
+	    allow, sizeof(allow));
+	assert_null(r);
+	assert_int_equal(st, 405);
+	assert_string_equal(allow, "POST");
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_DELETE, "/health", &st, allow,
+	    sizeof(allow));
+	assert_null(r);
+	assert_int_equal(st, 405);
+	assert_string_equal(allow, "GET");
+	/* Unknown path: 404. */
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET, "/api/mapping/list/", &st,
+	    allow, sizeof(allow));
+	assert_null(r);
+	assert_int_equal(st, 404);
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET, "/", &st, allow, sizeof(allow));
+	assert_null(r);
+	assert_int_equal(st, 404);
+	assert_true(gt_api_path_known(gt_api_routes, "/api/tunnel/clients"));
+	assert_false(gt_api_path_known(gt_api_routes, "/api/tunnel"));
+	assert_string_equal(gt_api_method_name(EVHTTP_REQ_PATCH), "PATCH");
+	assert_string_equal(gt_api_status_text(405), "Method Not Allowed");
+	assert_string_equal(gt_api_status_text(413), "Payload Too Large");
+}
+
+static void
+test_envelope(void **state)
+{
+	struct gt_mapping	 m;
+	struct gt_counters	 ctr;
+	char			*s, ts[32];
+	json_t			*j;
+
+	(void)state;
+	j = gt_api_envelope(0, "bad port", NULL);
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"data\":{},\"message\":\"bad port\",\"success\":false}");
+	free(s);
+	json_decref(j);
+	j = gt_api_envelope(1, "ok", json_pack("{s:i}", "port", 5));
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"data\":{\"port\":5},\"message\":\"ok\",\"success\":true}");
+	free(s);
+	json_decref(j);
+
+	memset(&m, 0, sizeof(m));
+	m.id = 7;
+	m.source_port = 10001;
+	snprintf(m.target_host, sizeof(m.target_host), "10.1.2.3");
+	m.target_port = 80;
+	m.created_at = 86400 * 365;
+	memset(&ctr, 0, sizeof(ctr));
+	ctr.active = 2;
+	ctr.bytes_in = 100;
+	ctr.bytes_out = 200;
+	j = gt_api_mapping_json(&m, &ctr, NULL);
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	assert_string_equal(s, "{\"active_connections\":2,\"bytes_in\":100,\"bytes_out\":200,"
+	    "\"client\":\"\",\"created_at\":\"1971-01-01T00:00:00Z\",\"id\":7,"
+	    "\"source_port\":10001,\"target_host\":\"10.1.2.3\",\"target_ip\":\"10.1.2.3\","
+	    "\"target_port\":80,\"use_tunnel\":false}");
+	free(s);
+	json_decref(j);
+	/* Not served: zero figures and the reason. */
+	j = gt_api_mapping_json(&m, NULL, "bind: Address already in use");
+	assert_string_equal(json_string_value(json_object_get(j, "error")),
+	    "bind: Address already in use");
+	assert_int_equal(json_integer_value(json_object_get(j, "bytes_in")), 0);
+	json_decref(j);
+	j = gt_api_mapping_json(&m, NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(j, "error")), "not listening");
+	json_decref(j);
+	assert_string_equal(gt_api_time(0, ts, sizeof(ts)), "1970-01-01T00:00:00Z");
+}
+
+static void
+test_metrics(void **state)
+{
+	struct gt_api_figures	 f;
+	uint64_t		 codes[GT_API_CODE_MAX - GT_API_CODE_MIN + 1];
+	char			*t;
+	size_t			 len;
+
+	(void)state;
+	memset(codes, 0, sizeof(codes));
+	codes[200 - GT_API_CODE_MIN] = 12;
+	codes[401 - GT_API_CODE_MIN] = 3;
+	memset(&f, 0, sizeof(f));
+	f.mappings = 4;
+	f.sessions_active = 2;
+	f.sessions_total = 9;
+	f.bytes_in = 1234567890123ULL;
+	f.bytes_out = 42;
+	f.tunnel_clients = 1;
+	f.codes = codes;
+	t = gt_api_metrics_text(&f, &len);
+	assert_non_null(t);
+	assert_int_equal(strlen(t), len);
+	assert_non_null(strstr(t, "\ngt_mappings 4\n"));
+	assert_non_null(strstr(t, "# TYPE gt_mappings gauge\n"));
+	assert_non_null(strstr(t, "\ngt_sessions_active 2\n"));
+	assert_non_null(strstr(t, "\ngt_sessions_total 9\n"));
+	assert_non_null(strstr(t, "\ngt_bytes_in_total 1234567890123\n"));
+	assert_non_null(strstr(t, "\ngt_bytes_out_total 42\n"));
+	assert_non_null(strstr(t, "\ngt_tunnel_clients 1\n"));
+	assert_non_null(strstr(t, "\ngt_api_requests_total{code=\"200\"} 12\n"));
+	assert_non_null(strstr(t, "\ngt_api_requests_total{code=\"401\"} 3\n"));
+	assert_null(strstr(t, "code=\"404\""));
+	assert_non_null(strstr(t, "gt_build_info{version=\"" GT_VERSION "\"} 1\n"));
+	assert_int_equal(t[len - 1], '\n');
+	free(t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_ok_direct),
+		cmocka_unit_test(test_create_ok_tunnel),
+		cmocka_unit_test(test_create_bad),
+		cmocka_unit_test(test_body),
+		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_host),
+		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_metrics),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

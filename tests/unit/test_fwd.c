@@ -1,0 +1,1321 @@
+/*
+ * test_fwd.c: the forwarder, in one process and one event loop, over real
+ * 127.0.0.1 sockets: direct sessions (bulk, concurrency, half-close,
+ * refusal, backpressure, removal), listener errors, restore with retry,
+ * accept pause on EMFILE, and the tunnel hand-off (registry and mux are
+ * stubbed here: this binary defines gt_registry_pick and gt_mux_open).
+ */
+#include <sys/types.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "gt/counters.h"
+#include "gt/fwd.h"
+#include "gt/log.h"
+#include "gt/mux.h"
+#include "gt/registry.h"
+
+#define WAIT_MS		20000	/* overall bound of any wait */
+#define MAXCONN		128
+#define HIWAT		(256 * 1024)
+#define ONE_SESSION_MAX	(HIWAT + 64 * 1024)	/* what one stalled direction may hold */
+
+static struct event_base *base;
+static struct event *tick;
+
+/* ---- loop driving ---- */
+
+/* Milliseconds on a monotonic clock. */
+static long long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wake the loop now and then so waits can time out. */
+static void
+tick_cb(evutil_socket_t fd, short ev, void *arg)
+{
+	(void)fd;
+	(void)ev;
+	(void)arg;
+}
+
+typedef int cond_fn(void *);
+
+/* Run the loop until cond holds; 0 if WAIT_MS passed first. */
+static int
+wait_for(cond_fn *cond, void *arg)
+{
+	long long end = now_ms() + WAIT_MS;
+
+	while (!cond(arg)) {
+		if (now_ms() > end)
+			return 0;
+		event_base_loop(base, EVLOOP_ONCE);
+	}
+	return 1;
+}
+
+/* Fresh event loop per test. */
+static int
+setup(void **state)
+{
+	struct timeval tv = { 0, 10000 };
+
+	(void)state;
+	base = event_base_new();
+	assert_non_null(base);
+	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	assert_non_null(tick);
+	event_add(tick, &tv);
+	return 0;
+}
+
+/* Free the loop; anything left registered on it would leak and show. */
+static int
+teardown(void **state)
+{
+	(void)state;
+	event_free(tick);
+	event_base_free(base);
+	base = NULL;
+	return 0;
+}
+
+/* ---- data ---- */
+
+/* FNV-1a over a stream, incrementally. */
+static uint64_t
+hash_bytes(uint64_t h, const unsigned char *p, size_t n)
+{
+	while (n-- > 0) {
+		h ^= *p++;
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+#define HASH_INIT	0xcbf29ce484222325ULL
+
+/* Hash every byte in b without removing them. */
+static uint64_t
+hash_evbuffer(uint64_t h, struct evbuffer *b)
+{
+	struct evbuffer_iovec v[64];
+	struct evbuffer_ptr pos;
+	int n, i;
+
+	evbuffer_ptr_set(b, &pos, 0, EVBUFFER_PTR_SET);
+	for (;;) {
+		n = evbuffer_peek(b, -1, &pos, v, 64);
+		if (n <= 0)
+			break;
+		for (i = 0; i < n && i < 64; i++) {
+			h = hash_bytes(h, v[i].iov_base, v[i].iov_len);
+			if (evbuffer_ptr_set(b, &pos, v[i].iov_len,
+			    EVBUFFER_PTR_ADD) == -1)
+				return h;
+		}
+		if (n <= 64)
+			break;
+	}
+	return h;
+}
+
+/* A free 127.0.0.1 port, from the kernel. */
+static uint16_t
+free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd;
+	uint16_t port;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* A socket listening on 127.0.0.1:port (0: any), for "port in use". */
+static int
+busy_socket(uint16_t *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(*port);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* A direct mapping of port to host:tport. */
+static struct gt_mapping
+mapping(uint16_t port, const char *host, uint16_t tport, int tunnel)
+{
+	struct gt_mapping m;
+
+	memset(&m, 0, sizeof(m));
+	m.source_port = port;
+	snprintf(m.target_host, sizeof(m.target_host), "%s", host);
+	m.target_port = tport;
+	m.use_tunnel = tunnel;
+	return m;
+}
+
+/* ---- target servers ---- */
+
+enum tmode {
+	T_ECHO,		/* echo back; on EOF flush then close */
+	T_REPLY,	/* collect; on EOF reply "echo:" + data, then close */
+	T_STALL_FIRST,	/* first connection is never read; the others echo */
+};
+
+struct target;
+
+struct tconn {
+	struct target		*tc_t;
+	struct bufferevent	*tc_bev;
+	int			 tc_idx;
+	int			 tc_eof;
+	int			 tc_sink;	/* read and discard */
+	uint64_t		 tc_rx;
+	uint64_t		 tc_hash;
+};
+
+struct target {
+	struct evconnlistener	*t_lev;
+	struct evconnlistener	*t_lev6;
+	uint16_t		 t_port;
+	enum tmode		 t_mode;
+	int			 t_nconn;
+	int			 t_nclosed;
+	struct tconn		*t_conns[MAXCONN];
+};
+
+/* Close a target connection. */
+static void
+tconn_close(struct tconn *tc)
+{
+	tc->tc_t->t_conns[tc->tc_idx] = NULL;
+	tc->tc_t->t_nclosed++;
+	bufferevent_free(tc->tc_bev);
+	free(tc);
+}
+
+/* Target side: data arrived. */
+static void
+tconn_read(struct bufferevent *bev, void *arg)
+{
+	struct tconn *tc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+
+	tc->tc_hash = hash_evbuffer(tc->tc_hash, in);
+	tc->tc_rx += n;
+	if (tc->tc_sink)
+		evbuffer_drain(in, n);
+	else if (tc->tc_t->t_mode != T_REPLY)
+		bufferevent_write_buffer(bev, in);
+}
+
+/* Target side: output flushed; close once the peer's EOF was answered. */
+static void
+tconn_write(struct bufferevent *bev, void *arg)
+{
+	struct tconn *tc = arg;
+
+	if (tc->tc_eof && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		tconn_close(tc);
+}
+
+/* Target side: EOF or error. */
+static void
+tconn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tconn *tc = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (what & BEV_EVENT_EOF) {
+		tc->tc_eof = 1;
+		if (tc->tc_t->t_mode == T_REPLY) {
+			bufferevent_write(bev, "echo:", 5);
+			bufferevent_write_buffer(bev, in);
+		}
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			tconn_close(tc);
+		return;
+	}
+	tconn_close(tc);
+}
+
+/* Target side: a connection from the forwarder. */
+static void
+target_accept(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int len, void *arg)
+{
+	struct target *t = arg;
+	struct tconn *tc;
+	int small = 262144;
+
+	(void)lev;
+	(void)sa;
+	(void)len;
+	assert_true(t->t_nconn < MAXCONN);
+	tc = calloc(1, sizeof(*tc));
+	assert_non_null(tc);
+	tc->tc_t = t;
+	tc->tc_idx = t->t_nconn++;
+	tc->tc_hash = HASH_INIT;
+	tc->tc_bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(tc->tc_bev);
+	t->t_conns[tc->tc_idx] = tc;
+	bufferevent_setcb(tc->tc_bev, tconn_read, tconn_write, tconn_event, tc);
+	if (t->t_mode == T_STALL_FIRST && tc->tc_idx == 0) {
+		/* A modest window (above the loopback MSS, or window updates stall). */
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		bufferevent_disable(tc->tc_bev, EV_READ);
+		return;
+	}
+	bufferevent_enable(tc->tc_bev, EV_READ | EV_WRITE);
+}
+
+/* A target server on 127.0.0.1 (and [::1] on the same port if it can). */
+static struct target *
+target_new(enum tmode mode)
+{
+	struct target *t = calloc(1, sizeof(*t));
+	struct sockaddr_in sin;
+	struct sockaddr_in6 sin6;
+	socklen_t len = sizeof(sin);
+
+	assert_non_null(t);
+	t->t_mode = mode;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	t->t_lev = evconnlistener_new_bind(base, target_accept, t,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+	    (struct sockaddr *)&sin, sizeof(sin));
+	assert_non_null(t->t_lev);
+	assert_int_equal(getsockname(evconnlistener_get_fd(t->t_lev),
+	    (struct sockaddr *)&sin, &len), 0);
+	t->t_port = ntohs(sin.sin_port);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	sin6.sin6_port = htons(t->t_port);
+	t->t_lev6 = evconnlistener_new_bind(base, target_accept, t,
+	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+	    (struct sockaddr *)&sin6, sizeof(sin6));
+	return t;
+}
+
+/* Stop a target server and its connections. */
+static void
+target_free(struct target *t)
+{
+	int i;
+
+	for (i = 0; i < MAXCONN; i++)
+		if (t->t_conns[i] != NULL)
+			tconn_close(t->t_conns[i]);
+	evconnlistener_free(t->t_lev);
+	if (t->t_lev6 != NULL)
+		evconnlistener_free(t->t_lev6);
+	free(t);
+}
+
+/* ---- test clients ---- */
+
+struct tclient {
+	struct bufferevent	*c_bev;
+	int			 c_connected;
+	int			 c_eof;
+	int			 c_error;
+	int			 c_shut_after;	/* shutdown(SHUT_WR) once all is sent */
+	int			 c_shut;
+	uint64_t		 c_tx_total;
+	uint64_t		 c_tx_made;	/* generated and queued */
+	uint64_t		 c_seed;
+	uint64_t		 c_tx_hash;
+	uint64_t		 c_rx;
+	uint64_t		 c_rx_hash;
+	struct evbuffer		*c_keep;	/* what was received, if kept */
+};
+
+#define CLIENT_QUEUE	(256 * 1024)
+
+/* Queue more pseudo-random bytes while the output is short. */
+static void
+tclient_pump(struct tclient *c)
+{
+	unsigned char buf[16384];
+	struct evbuffer *out = bufferevent_get_output(c->c_bev);
+	size_t n, i;
+
+	while (c->c_tx_made < c->c_tx_total &&
+	    evbuffer_get_length(out) < CLIENT_QUEUE) {
+		n = sizeof(buf);
+		if (c->c_tx_total - c->c_tx_made < n)
+			n = (size_t)(c->c_tx_total - c->c_tx_made);
+		for (i = 0; i < n; i++) {
+			c->c_seed ^= c->c_seed << 13;
+			c->c_seed ^= c->c_seed >> 7;
+			c->c_seed ^= c->c_seed << 17;
+			buf[i] = (unsigned char)c->c_seed;
+		}
+		c->c_tx_hash = hash_bytes(c->c_tx_hash, buf, n);
+		bufferevent_write(c->c_bev, buf, n);
+		c->c_tx_made += n;
+	}
+	if (c->c_shut_after && !c->c_shut && c->c_connected &&
+	    c->c_tx_made == c->c_tx_total && evbuffer_get_length(out) == 0) {
+		c->c_shut = 1;
+		shutdown(bufferevent_getfd(c->c_bev), SHUT_WR);
+	}
+}
+
+/* Client side: data arrived. */
+static void
+tclient_read(struct bufferevent *bev, void *arg)
+{
+	struct tclient *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t n = evbuffer_get_length(in);
+
+	c->c_rx_hash = hash_evbuffer(c->c_rx_hash, in);
+	c->c_rx += n;
+	if (c->c_keep != NULL)
+		evbuffer_add_buffer(c->c_keep, in);
+	else
+		evbuffer_drain(in, n);
+}
+
+/* Client side: output drained under the low mark. */
+static void
+tclient_write(struct bufferevent *bev, void *arg)
+{
+	(void)bev;
+	tclient_pump(arg);
+}
+
+/* Client side: connected, EOF or error. */
+static void
+tclient_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct tclient *c = arg;
+
+	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		c->c_connected = 1;
+		tclient_pump(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF)
+		c->c_eof = 1;
+	else
+		c->c_error = 1;
+	bufferevent_disable(bev, EV_READ);
+}
+
+/* A client of 127.0.0.1:port that will send tx pseudo-random bytes. */
+static struct tclient *
+tclient_new(uint16_t port, uint64_t tx, uint64_t seed, int shut_after,
+    int sndbuf)
+{
+	struct tclient *c = calloc(1, sizeof(*c));
+	struct sockaddr_in sin;
+	evutil_socket_t fd;
+
+	assert_non_null(c);
+	c->c_tx_total = tx;
+	c->c_seed = seed | 1;
+	c->c_tx_hash = HASH_INIT;
+	c->c_rx_hash = HASH_INIT;
+	c->c_shut_after = shut_after;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	if (sndbuf > 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	c->c_bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+	assert_non_null(c->c_bev);
+	bufferevent_setcb(c->c_bev, tclient_read, tclient_write, tclient_event, c);
+	bufferevent_setwatermark(c->c_bev, EV_WRITE, CLIENT_QUEUE / 2, 0);
+	bufferevent_enable(c->c_bev, EV_READ | EV_WRITE);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons(port);
+	assert_int_equal(bufferevent_socket_connect(c->c_bev,
+	    (struct sockaddr *)&sin, sizeof(sin)), 0);
+	return c;
+}
+
+/* Close and free a client. */
+static void
+tclient_free(struct tclient *c)
+{
+	bufferevent_free(c->c_bev);
+	if (c->c_keep != NULL)
+		evbuffer_free(c->c_keep);
+	free(c);
+}
+
+/* The client's side is closed by the peer (EOF or reset). */
+static int
+cond_closed(void *arg)
+{
+	struct tclient *c = arg;
+
+	return c->c_eof || c->c_error;
+}
+
+/* The client got everything it sent back, and then EOF. */
+static int
+cond_echoed(void *arg)
+{
+	struct tclient *c = arg;
+
+	return (c->c_rx == c->c_tx_total && c->c_eof) || c->c_error;
+}
+
+/* The client got at least n bytes back (n in c_rx compare via tx_total). */
+static int
+cond_rx_all(void *arg)
+{
+	struct tclient *c = arg;
+
+	return c->c_rx >= c->c_tx_total || c->c_error || c->c_eof;
+}
+
+struct fwdport {
+	struct gt_fwd	*fw;
+	uint16_t	 port;
+};
+
+/* No session of the mapping is open. */
+static int
+cond_idle(void *arg)
+{
+	struct fwdport *fp = arg;
+	const struct gt_counters *ctr = gt_fwd_counters(fp->fw, fp->port);
+
+	return ctr != NULL && ctr->active == 0;
+}
+
+/* Assert c's echo is exact. */
+static void
+assert_echo(struct tclient *c)
+{
+	assert_false(c->c_error);
+	assert_int_equal(c->c_rx, c->c_tx_total);
+	assert_true(c->c_rx_hash == c->c_tx_hash);
+}
+
+/* ---- tests ---- */
+
+/* 4 MiB both ways through a direct mapping, then a clean half-closed end. */
+static void
+test_bulk(void **state)
+{
+	struct target *t = target_new(T_ECHO);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct tclient *c;
+	struct fwdport fp;
+	const struct gt_counters *ctr;
+	uint64_t a, in, out;
+	char err[256];
+
+	(void)state;
+	assert_non_null(fw);
+	fp.fw = fw;
+	fp.port = free_port();
+	m = mapping(fp.port, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	assert_null(gt_fwd_error(fw, fp.port));
+
+	c = tclient_new(fp.port, 4 << 20, 42, 1, 0);
+	assert_true(wait_for(cond_echoed, c));
+	assert_echo(c);
+	/* The target saw exactly what the client sent. */
+	assert_int_equal(t->t_nconn, 1);
+	assert_true(wait_for(cond_idle, &fp));
+	ctr = gt_fwd_counters(fw, fp.port);
+	assert_non_null(ctr);
+	assert_int_equal(ctr->total, 1);
+	assert_int_equal(ctr->active, 0);
+	assert_int_equal(ctr->bytes_in, 4 << 20);
+	assert_int_equal(ctr->bytes_out, 4 << 20);
+	gt_fwd_totals(fw, &a, &in, &out);
+	assert_int_equal(a, 0);
+	assert_int_equal(in, 4 << 20);
+	assert_int_equal(out, 4 << 20);
+	assert_int_equal(gt_fwd_buffered(fw, fp.port), 0);
+	tclient_free(c);
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
+struct many {
+	struct tclient	*c[50];
+};
+
+/* Every one of the clients has its echo and EOF. */
+static int
+cond_all_echoed(void *arg)
+{
+	struct many *mc = arg;
+	int i;
+
+	for (i = 0; i < 50; i++)
+		if (!cond_echoed(mc->c[i]))
+			return 0;
+	return 1;
+}
+
+/* 50 sessions at once, each with its own bytes. */
+static void
+test_concurrent(void **state)
+{
+	struct target *t = target_new(T_ECHO);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct many mc;
+	struct fwdport fp;
+	const struct gt_counters *ctr;
+	char err[256];
+	int i;
+
+	(void)state;
+	fp.fw = fw;
+	fp.port = free_port();
+	m = mapping(fp.port, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	for (i = 0; i < 50; i++)
+		mc.c[i] = tclient_new(fp.port, 100000 + (uint64_t)i * 4099,
+		    (uint64_t)i + 7, 1, 0);
+	assert_true(wait_for(cond_all_echoed, &mc));
+	for (i = 0; i < 50; i++)
+		assert_echo(mc.c[i]);
+	assert_true(wait_for(cond_idle, &fp));
+	ctr = gt_fwd_counters(fw, fp.port);
+	assert_int_equal(ctr->total, 50);
+	assert_int_equal(t->t_nconn, 50);
+	for (i = 0; i < 50; i++)
+		tclient_free(mc.c[i]);
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
+/* The client half-closes; the target's answer, sent after it saw EOF, still arrives. */
+static void
+test_half_close(void **state)
+{
+	struct target *t = target_new(T_REPLY);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct tclient *c;
+	struct fwdport fp;
+	char err[256], got[64];
+	size_t n;
+
+	(void)state;
+	fp.fw = fw;
+	fp.port = free_port();
+	m = mapping(fp.port, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	c = tclient_new(fp.port, 1000, 3, 1, 0);
+	c->c_keep = evbuffer_new();
+	assert_true(wait_for(cond_closed, c));
+	assert_true(c->c_eof);
+	assert_false(c->c_error);
+	assert_true(c->c_shut);
+	/* "echo:" then the 1000 bytes sent before our FIN. */
+	assert_int_equal(c->c_rx, 1005);
+	n = evbuffer_remove(c->c_keep, got, 5);
+	assert_int_equal(n, 5);
+	assert_memory_equal(got, "echo:", 5);
+	assert_true(hash_evbuffer(HASH_INIT, c->c_keep) == c->c_tx_hash);
+	assert_true(wait_for(cond_idle, &fp));
+	tclient_free(c);
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
+/* A target port nobody listens on: the public socket is closed, nothing leaks. */
+static void
+test_refused(void **state)
+{
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct tclient *c;
+	struct fwdport fp;
+	const struct gt_counters *ctr;
+	char err[256];
+
+	(void)state;
+	fp.fw = fw;
+	fp.port = free_port();
+	m = mapping(fp.port, "127.0.0.1", free_port(), 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	c = tclient_new(fp.port, 0, 1, 0, 0);
+	assert_true(wait_for(cond_closed, c));
+	assert_int_equal(c->c_rx, 0);
+	assert_true(wait_for(cond_idle, &fp));
+	ctr = gt_fwd_counters(fw, fp.port);
+	assert_int_equal(ctr->total, 1);
+	assert_int_equal(ctr->bytes_in, 0);
+	tclient_free(c);
+	gt_fwd_free(fw);
+}
+
+/* A target name goes through the resolver (the fwd's own: none was given). */
+static void
+test_hostname(void **state)
+{
+	struct target *t = target_new(T_ECHO);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct tclient *c;
+	struct fwdport fp;
+	char err[256];
+
+	(void)state;
+	fp.fw = fw;
+	fp.port = free_port();
+	m = mapping(fp.port, "localhost", t->t_port, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	c = tclient_new(fp.port, 70000, 9, 1, 0);
+	assert_true(wait_for(cond_echoed, c));
+	assert_echo(c);
+	assert_true(wait_for(cond_idle, &fp));
+	tclient_free(c);
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
+struct stall {
+	struct fwdport	 fp;
+	struct tclient	*a;
+	struct tclient	*b;
+	struct target	*t;
+	size_t		 max;	/* most bytes the mapping's sessions held */
+};
+
+/* Track the most the forwarder buffered. */
+static void
+stall_sample(struct stall *st)
+{
+	size_t n = gt_fwd_buffered(st->fp.fw, st->fp.port);
+
+	if (n > st->max)
+		st->max = n;
+}
+
+/* The stalled session's buffer reached the high-water mark. */
+static int
+cond_stall_full(void *arg)
+{
+	struct stall *st = arg;
+
+	stall_sample(st);
+	return gt_fwd_buffered(st->fp.fw, st->fp.port) >= HIWAT ||
+	    st->a->c_error || st->a->c_eof;
+}
+
+/* The second session finished its echo. */
+static int
+cond_b_done(void *arg)
+{
+	struct stall *st = arg;
+
+	stall_sample(st);
+	return cond_echoed(st->b);
+}
+
+/* The stalled target received everything once it read again. */
+static int
+cond_sink_all(void *arg)
+{
+	struct stall *st = arg;
+	struct tconn *tc = st->t->t_conns[0];
+
+	stall_sample(st);
+	return tc == NULL || tc->tc_rx >= st->a->c_tx_total || st->a->c_error;
+}
+
+/*
+ * A target that accepts and never reads: the forwarder stops reading the
+ * user (memory stays bounded) while a second session runs unharmed; when
+ * the target reads again every byte arrives.
+ */
+static void
+test_backpressure(void **state)
+{
+	struct stall st;
+	struct gt_mapping m;
+	struct tconn *tc;
+	char err[256];
+	int i;
+
+	(void)state;
+	memset(&st, 0, sizeof(st));
+	st.t = target_new(T_STALL_FIRST);
+	st.fp.fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	st.fp.port = free_port();
+	m = mapping(st.fp.port, "127.0.0.1", st.t->t_port, 0);
+	assert_int_equal(gt_fwd_add(st.fp.fw, &m, err, sizeof(err)), 0);
+
+	st.a = tclient_new(st.fp.port, 32 << 20, 11, 0, 131072);
+	assert_true(wait_for(cond_stall_full, &st));
+	assert_false(st.a->c_error);
+	/* Let the loop spin a while longer: nothing more is taken in. */
+	for (i = 0; i < 50; i++) {
+		event_base_loop(base, EVLOOP_ONCE);
+		stall_sample(&st);
+	}
+	assert_true(st.max < ONE_SESSION_MAX);
+
+	/* A second session on the same mapping is not affected. */
+	st.b = tclient_new(st.fp.port, 1 << 20, 12, 1, 0);
+	assert_true(wait_for(cond_b_done, &st));
+	assert_echo(st.b);
+	/* The first one is still held back, its sender still blocked. */
+	assert_true(st.a->c_tx_made < st.a->c_tx_total ||
+	    evbuffer_get_length(bufferevent_get_output(st.a->c_bev)) > 0);
+	assert_true(gt_fwd_buffered(st.fp.fw, st.fp.port) < ONE_SESSION_MAX);
+	assert_true(st.max < 3 * ONE_SESSION_MAX);
+
+	/* The target reads again: reading resumes and every byte arrives. */
+	st.max = 0;
+	tc = st.t->t_conns[0];
+	assert_non_null(tc);
+	tc->tc_sink = 1;
+	bufferevent_enable(tc->tc_bev, EV_READ);
+	if (!wait_for(cond_sink_all, &st)) {
+		tc = st.t->t_conns[0];
+		fprintf(stderr, "sink stalled: rx %llu made %llu out %zu buffered %zu\n",
+		    tc ? (unsigned long long)tc->tc_rx : 0ULL,
+		    (unsigned long long)st.a->c_tx_made,
+		    evbuffer_get_length(bufferevent_get_output(st.a->c_bev)),
+		    gt_fwd_buffered(st.fp.fw, st.fp.port));
+		fail();
+	}
+	tc = st.t->t_conns[0];
+	assert_non_null(tc);
+	assert_int_equal(tc->tc_rx, st.a->c_tx_total);
+	assert_true(tc->tc_hash == st.a->c_tx_hash);
+	assert_true(st.max < ONE_SESSION_MAX);
+
+	tclient_free(st.a);
+	tclient_free(st.b);
+	gt_fwd_free(st.fp.fw);
+	target_free(st.t);
+}
+
+struct three {
+	struct tclient	*c[3];
+};
+
+/* Each of the three clients got its bytes back. */
+static int
+cond_three_rx(void *arg)
+{
+	struct three *th = arg;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (!cond_rx_all(th->c[i]))
+			return 0;
+	return 1;
+}
+
+/* Each of the three clients is closed. */
+static int
+cond_three_closed(void *arg)
+{
+	struct three *th = arg;
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (!cond_closed(th->c[i]))
+			return 0;
+	return 1;
+}
+
+/* Removing a mapping closes its listener and its live sessions. */
+static void
+test_remove(void **state)
+{
+	struct target *t = target_new(T_ECHO);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct three th;
+	struct tclient *late;
+	uint16_t port = free_port();
+	uint64_t a;
+	char err[256];
+	int i;
+
+	(void)state;
+	m = mapping(port, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	for (i = 0; i < 3; i++)
+		th.c[i] = tclient_new(port, 1000, (uint64_t)i, 0, 0);
+	assert_true(wait_for(cond_three_rx, &th));
+	for (i = 0; i < 3; i++)
+		assert_int_equal(th.c[i]->c_rx, 1000);
+	gt_fwd_totals(fw, &a, NULL, NULL);
+	assert_int_equal(a, 3);
+
+	assert_int_equal(gt_fwd_remove(fw, port), 0);
+	assert_null(gt_fwd_counters(fw, port));
+	gt_fwd_totals(fw, &a, NULL, NULL);
+	assert_int_equal(a, 0);
+	assert_true(wait_for(cond_three_closed, &th));
+	/* Nobody listens there any more. */
+	late = tclient_new(port, 0, 1, 0, 0);
+	assert_true(wait_for(cond_closed, late));
+	assert_true(late->c_error);
+	assert_false(late->c_connected);
+	errno = 0;
+	assert_int_equal(gt_fwd_remove(fw, port), -1);
+	assert_int_equal(errno, ENOENT);
+
+	tclient_free(late);
+	for (i = 0; i < 3; i++)
+		tclient_free(th.c[i]);
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
+/* Port taken by the OS, port mapped twice, bad mappings. */
+static void
+test_add_errors(void **state)
+{
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	uint16_t busy = 0, port = free_port();
+	int fd = busy_socket(&busy);
+	char err[256];
+
+	(void)state;
+	m = mapping(busy, "127.0.0.1", 9, 0);
+	err[0] = '\0';
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_non_null(strstr(err, "in use"));
+	assert_null(gt_fwd_counters(fw, busy));
+
+	m = mapping(port, "127.0.0.1", 9, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	err[0] = '\0';
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), -1);
+	assert_int_equal(errno, EEXIST);
+	assert_true(err[0] != '\0');
+
+	m = mapping(0, "127.0.0.1", 9, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), -1);
+	assert_int_equal(errno, EINVAL);
+	m = mapping(free_port(), "", 9, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), -1);
+	assert_int_equal(errno, EINVAL);
+
+	assert_null(gt_fwd_new(base, NULL, NULL, "not-an-address"));
+	close(fd);
+	gt_fwd_free(fw);
+}
+
+/* The mapping's port is listening (no error any more). */
+static int
+cond_listening(void *arg)
+{
+	struct fwdport *fp = arg;
+
+	return gt_fwd_error(fp->fw, fp->port) == NULL;
+}
+
+/* Restore on a busy port: failed state with a reason, then bound by the retry timer. */
+static void
+test_restore(void **state)
+{
+	struct target *t = target_new(T_ECHO);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct fwdport fp;
+	struct tclient *c;
+	uint16_t busy2 = 0;
+	int fd, fd2;
+	const char *e;
+
+	(void)state;
+	gt_fwd_set_retry_interval(fw, 50);
+	fp.fw = fw;
+	fp.port = 0;
+	fd = busy_socket(&fp.port);
+	m = mapping(fp.port, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_restore(fw, &m), 1);
+	e = gt_fwd_error(fw, fp.port);
+	assert_non_null(e);
+	assert_non_null(strstr(e, "in use"));
+	assert_non_null(gt_fwd_counters(fw, fp.port));
+	/* Mapped already, failed or not. */
+	assert_int_equal(gt_fwd_restore(fw, &m), -1);
+	assert_int_equal(errno, EEXIST);
+
+	/* A few retries fail, then the port is freed and bound. */
+	for (int i = 0; i < 10; i++)
+		event_base_loop(base, EVLOOP_ONCE);
+	assert_non_null(gt_fwd_error(fw, fp.port));
+	close(fd);
+	assert_true(wait_for(cond_listening, &fp));
+	c = tclient_new(fp.port, 5000, 5, 1, 0);
+	assert_true(wait_for(cond_echoed, c));
+	assert_echo(c);
+	tclient_free(c);
+
+	/* A failed mapping can be removed. */
+	fd2 = busy_socket(&busy2);
+	m = mapping(busy2, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_restore(fw, &m), 1);
+	assert_int_equal(gt_fwd_remove(fw, busy2), 0);
+	assert_null(gt_fwd_error(fw, busy2));
+	assert_null(gt_fwd_counters(fw, busy2));
+	close(fd2);
+
+	/* A free port restores straight away. */
+	m = mapping(free_port(), "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_restore(fw, &m), 0);
+	assert_null(gt_fwd_error(fw, m.source_port));
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
+struct pausewait {
+	struct gt_fwd	*fw;
+};
+
+/* Accepting was paused at least once. */
+static int
+cond_paused(void *arg)
+{
+	struct pausewait *pw = arg;
+
+	return gt_fwd_paused(pw->fw) > 0;
+}
+
+/* Out of file descriptors: listeners pause, then accept again. */
+static void
+test_emfile(void **state)
+{
+	struct target *t = target_new(T_ECHO);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct tclient *c;
+	struct pausewait pw;
+	struct rlimit old, low;
+	uint16_t port = free_port();
+	int fill[1024], nfill = 0, fd, i;
+	char err[256];
+
+	(void)state;
+	pw.fw = fw;
+	gt_fwd_set_pause_interval(fw, 100);
+	m = mapping(port, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	c = tclient_new(port, 3000, 8, 1, 0);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = 512;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (nfill < 1024 && (fd = open("/dev/null", O_RDONLY)) >= 0)
+		fill[nfill++] = fd;
+	assert_true(nfill < 1024);
+	assert_int_equal(errno, EMFILE);
+
+	assert_true(wait_for(cond_paused, &pw));
+	for (i = 0; i < nfill; i++)
+		close(fill[i]);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+
+	/* The queued connection is taken once the pause is over. */
+	assert_true(wait_for(cond_echoed, c));
+	assert_echo(c);
+	assert_true(gt_fwd_paused(fw) >= 1);
+	tclient_free(c);
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
+/* ---- tunnel hand-off, against stubs of the registry and the mux ---- */
+
+static struct {
+	int		 have_mux;	/* pick returns a mux */
+	int		 open_fails;	/* gt_mux_open returns -1 */
+	char		 picked[GT_CLIENT_MAX + 1];
+	int		 npick;
+	int		 picked_null;
+	evutil_socket_t	 fd;
+	char		 host[GT_HOSTNAME_MAX + 1];
+	uint16_t	 port;
+	struct gt_counters *ctr;
+	char		 label[128];
+	int		 nopen;
+} stub;
+
+static int stub_mux_obj;
+
+/* Stub: the registry's choice of tunnel. */
+struct gt_mux *
+gt_registry_pick(struct gt_registry *reg, const char *name)
+{
+	(void)reg;
+	stub.npick++;
+	stub.picked_null = name == NULL;
+	snprintf(stub.picked, sizeof(stub.picked), "%s", name ? name : "");
+	return stub.have_mux ? (struct gt_mux *)&stub_mux_obj : NULL;
+}
+
+/* Stub: take the public socket over. */
+int
+gt_mux_open(struct gt_mux *mux, evutil_socket_t fd, const char *host,
+    uint16_t port, struct gt_counters *ctr, const char *label)
+{
+	assert_ptr_equal(mux, &stub_mux_obj);
+	stub.nopen++;
+	snprintf(stub.host, sizeof(stub.host), "%s", host);
+	stub.port = port;
+	stub.ctr = ctr;
+	snprintf(stub.label, sizeof(stub.label), "%s", label);
+	if (stub.open_fails) {
+		close(fd);
+		return -1;
+	}
+	stub.fd = fd;
+	return 0;
+}
+
+/* The stub mux got the socket. */
+static int
+cond_opened(void *arg)
+{
+	(void)arg;
+	return stub.nopen > 0;
+}
+
+/* Tunnel mappings: no tunnel closes at once; with one, the mux gets the socket. */
+static void
+test_tunnel_handoff(void **state)
+{
+	static int fake_reg;
+	struct gt_registry *reg = (struct gt_registry *)&fake_reg;
+	struct gt_fwd *fw = gt_fwd_new(base, NULL, reg, "127.0.0.1");
+	struct gt_fwd *noreg = gt_fwd_new(base, NULL, NULL, "127.0.0.1");
+	struct gt_mapping m;
+	struct tclient *c;
+	uint16_t port = free_port(), port2 = free_port();
+	char err[256], prefix[64];
+	size_t n;
+
+	(void)state;
+	memset(&stub, 0, sizeof(stub));
+	/* Defaults: 127.0.0.1 and the same port on the client's side. */
+	m = mapping(port, "", 0, 1);
+	snprintf(m.client, sizeof(m.client), "alice");
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+
+	/* No client connected: closed at once. */
+	c = tclient_new(port, 0, 1, 0, 0);
+	assert_true(wait_for(cond_closed, c));
+	assert_int_equal(stub.npick, 1);
+	assert_string_equal(stub.picked, "alice");
+	assert_int_equal(stub.nopen, 0);
+	tclient_free(c);
+
+	/* A tunnel: the mux owns the accepted socket. */
+	stub.have_mux = 1;
+	c = tclient_new(port, 0, 1, 0, 0);
+	c->c_keep = evbuffer_new();
+	assert_true(wait_for(cond_opened, NULL));
+	assert_string_equal(stub.host, "127.0.0.1");
+	assert_int_equal(stub.port, port);
+	assert_ptr_equal(stub.ctr, gt_fwd_counters(fw, port));
+	snprintf(prefix, sizeof(prefix), "port %u from 127.0.0.1:", port);
+	assert_memory_equal(stub.label, prefix, strlen(prefix));
+	/* It is the user's socket indeed. */
+	assert_int_equal(write(stub.fd, "hi", 2), 2);
+	close(stub.fd);
+	assert_true(wait_for(cond_closed, c));
+	n = evbuffer_get_length(c->c_keep);
+	assert_int_equal(n, 2);
+	tclient_free(c);
+
+	/* The mux refuses (closing): it closed the socket itself. */
+	stub.nopen = 0;
+	stub.open_fails = 1;
+	c = tclient_new(port, 0, 1, 0, 0);
+	assert_true(wait_for(cond_closed, c));
+	assert_int_equal(stub.nopen, 1);
+	tclient_free(c);
+
+	/* Any client when none is named; explicit target kept. */
+	m = mapping(port2, "10.0.0.5", 8080, 1);
+	stub.nopen = 0;
+	stub.open_fails = 0;
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	c = tclient_new(port2, 0, 1, 0, 0);
+	assert_true(wait_for(cond_opened, NULL));
+	assert_true(stub.picked_null);
+	assert_string_equal(stub.host, "10.0.0.5");
+	assert_int_equal(stub.port, 8080);
+	close(stub.fd);
+	assert_true(wait_for(cond_closed, c));
+	tclient_free(c);
+
+	/* Tunnels disabled (no registry): closed at once. */
+	m = mapping(free_port(), "", 0, 1);
+	assert_int_equal(gt_fwd_add(noreg, &m, err, sizeof(err)), 0);
+	stub.npick = 0;
+	c = tclient_new(m.source_port, 0, 1, 0, 0);
+	assert_true(wait_for(cond_closed, c));
+	assert_int_equal(stub.npick, 0);
+	tclient_free(c);
+
+	gt_fwd_free(noreg);
+	gt_fwd_free(fw);
+}
+
+/* A DNS query reached the silent name server. */
+static int
+cond_udp_query(void *arg)
+{
+	int *fd = arg;
+	char b[1];
+
+	return recv(*fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT) >= 0;
+}
+
+/*
+ * A session still waiting for its target's name (the name server never
+ * answers) is closed cleanly by remove and by free: no leak, no late
+ * callback into freed memory.
+ */
+static void
+test_dns_pending(void **state)
+{
+	struct evdns_base *dns;
+	struct gt_fwd *fw;
+	struct gt_mapping m;
+	struct tclient *c, *d;
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	uint16_t port = free_port(), port2 = free_port();
+	char err[256], ns[64];
+	int ufd;
+	uint64_t a;
+
+	(void)state;
+	ufd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_true(ufd >= 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(ufd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(getsockname(ufd, (struct sockaddr *)&sin, &len), 0);
+	dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	assert_non_null(dns);
+	snprintf(ns, sizeof(ns), "127.0.0.1:%u", ntohs(sin.sin_port));
+	assert_int_equal(evdns_base_nameserver_ip_add(dns, ns), 0);
+
+	fw = gt_fwd_new(base, dns, NULL, "127.0.0.1");
+	m = mapping(port, "target.test", 80, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	m = mapping(port2, "other.test", 80, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	c = tclient_new(port, 100, 1, 0, 0);
+	d = tclient_new(port2, 100, 2, 0, 0);
+	assert_true(wait_for(cond_udp_query, &ufd));
+	gt_fwd_totals(fw, &a, NULL, NULL);
+	assert_int_equal(a, 2);
+
+	assert_int_equal(gt_fwd_remove(fw, port), 0);
+	assert_true(wait_for(cond_closed, c));
+	/* The other lookup is still pending when everything is freed. */
+	gt_fwd_free(fw);
+	assert_true(wait_for(cond_closed, d));
+	evdns_base_free(dns, 1);
+	for (int i = 0; i < 5; i++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
+	tclient_free(c);
+	tclient_free(d);
+	close(ufd);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_bulk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hostname, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_emfile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tunnel_handoff, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_dns_pending, setup,
+		    teardown),
+	};
+
+	gt_log_init("test_fwd");
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
