@@ -67,6 +67,9 @@ int	gt_mux_accept(struct gt_mux *, uint32_t id, evutil_socket_t fd);
 /* Client role: refuse it with a GT_STATUS_* code (sent as 0x01 to a base peer). */
 void	gt_mux_refuse(struct gt_mux *, uint32_t id, uint8_t status);
 
+/* Close every stream counted in ctr (its mapping was removed). */
+void	gt_mux_close_streams(struct gt_mux *, const struct gt_counters *ctr);
+
 /* Figures for the API and logs. */
 const char *gt_mux_name(const struct gt_mux *);
 const char *gt_mux_peer_addr(const struct gt_mux *);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <time.h>
 
+struct gt_counters;
 struct gt_mux;
 struct gt_registry;
 
@@ -33,6 +34,8 @@ void	gt_registry_remove(struct gt_registry *, struct gt_mux *);
 /* The tunnel of that client, or the longest-connected live one if name is NULL or "". Borrowed. */
 struct gt_mux *gt_registry_pick(struct gt_registry *, const char *name);
 size_t	gt_registry_count(const struct gt_registry *);
+/* Close, on every tunnel, the streams counted in ctr (a removed mapping's). */
+void	gt_registry_close_streams(struct gt_registry *, const struct gt_counters *ctr);
 void	gt_registry_each(const struct gt_registry *, gt_registry_each_cb *, void *arg);
 
 #endif

@@ -24,6 +24,7 @@
 
 #include "gt/counters.h"
 #include "gt/fwd.h"
+#include "gt/registry.h"
 #include "gt/log.h"
 #include "fwd_local.h"
 
@@ -376,6 +377,8 @@ fwd_map_remove(struct gt_fwd *fw, struct fwd_map *fm)
 		evconnlistener_free(fm->fm_lev);
 	fm->fm_lev = NULL;
 	fwd_direct_close_all(fm);
+	/* Tunnel sessions of this mapping end with it too. */
+	gt_registry_close_streams(fw->fw_reg, fm->fm_ctr);
 	fwd_map_free(fm);
 }
 

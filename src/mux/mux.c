@@ -108,6 +108,8 @@ struct gt_mux {
 	struct event		*m_reaper;	/* deferred free */
 	int64_t			 m_last_rx, m_last_ping;	/* ms */
 	time_t			 m_started;
+	uint64_t		 m_nsessions;	/* streams ever opened */
+	uint64_t		 m_bytes_from_sock, m_bytes_to_sock;
 	unsigned		 m_rx_blocked;	/* base-mode streams over their limit */
 	int			 m_closed;
 	int			 m_depth;	/* callbacks on the stack */
@@ -312,6 +314,7 @@ stream_new(struct gt_mux *m, uint32_t id, const char *label)
 		free(s);
 		return NULL;
 	}
+	m->m_nsessions++;
 	return s;
 }
 
@@ -373,6 +376,8 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 		    stream_outbuf_cb, s);
 		bufferevent_free(s->s_bev);
 	}
+	m->m_bytes_from_sock += s->s_from_sock;
+	m->m_bytes_to_sock += s->s_to_sock;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	secs = (double)(now.tv_sec - s->s_start.tv_sec) +
 	    (double)(now.tv_nsec - s->s_start.tv_nsec) / 1e9;
@@ -971,8 +976,12 @@ mux_fail(struct gt_mux *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(m->m_why, sizeof(m->m_why), fmt, ap);
 	va_end(ap);
-	log_info("mux", "tunnel %s (%s) ended: %s; closing %u streams",
-	    m->m_name, m->m_peer, m->m_why, m->m_nstreams);
+	log_info("mux", "tunnel %s (%s) ended after %lds: %s; %u streams open, "
+	    "%llu sessions, %llu bytes sent, %llu bytes received", m->m_name,
+	    m->m_peer, (long)(time(NULL) - m->m_started), m->m_why,
+	    m->m_nstreams, (unsigned long long)m->m_nsessions,
+	    (unsigned long long)m->m_bytes_from_sock,
+	    (unsigned long long)m->m_bytes_to_sock);
 	for (i = 0; i < m->m_tsize; i++)
 		while ((s = m->m_table[i]) != NULL)
 			stream_teardown(s, "tunnel ended", -1);
@@ -1161,6 +1170,26 @@ gt_mux_refuse(struct gt_mux *m, uint32_t id, uint8_t status)
 	gt_frame_add_connect_resp(mux_out(m), id, mux_status_for(s, status));
 	mux_kick(m);
 	stream_teardown(s, "refused", -1);
+}
+
+void
+gt_mux_close_streams(struct gt_mux *m, const struct gt_counters *ctr)
+{
+	struct mux_stream	*s, *next;
+	size_t			 i;
+
+	if (m->m_closed)
+		return;
+	mux_enter(m);
+	for (i = 0; i < m->m_tsize; i++) {
+		for (s = m->m_table[i]; s != NULL; s = next) {
+			next = s->s_hnext;
+			if (s->s_ctr == ctr)
+				stream_teardown(s, "mapping removed",
+				    GT_STATUS_FAILED);
+		}
+	}
+	mux_leave(m);
 }
 
 const char *

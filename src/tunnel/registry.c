@@ -139,3 +139,14 @@ gt_registry_each(const struct gt_registry *r, gt_registry_each_cb *cb, void *arg
 		cb(&ci, arg);
 	}
 }
+
+void
+gt_registry_close_streams(struct gt_registry *r, const struct gt_counters *ctr)
+{
+	struct reg_entry *e;
+
+	if (r == NULL || ctr == NULL)
+		return;
+	TAILQ_FOREACH(e, &r->rg_list, re_link)
+		gt_mux_close_streams(e->re_mux, ctr);
+}

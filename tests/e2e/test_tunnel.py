@@ -375,6 +375,31 @@ def test_malformed_frames_end_only_that_tunnel():
 
 
 @T.test
+def test_remove_mapping_closes_its_sessions():
+    srv = tunlib.tunnel_server()
+    tunlib.Client(srv)
+    tunlib.wait_clients(srv, 1)
+    echo = gtlib.echo_server()
+    port = tunlib.tunnel_mapping(srv, echo.port)
+    keep = tunlib.tunnel_mapping(srv, echo.port)
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    k = socket.create_connection(("127.0.0.1", keep), timeout=10)
+    for c in (s, k):
+        c.sendall(b"ping")
+        assert c.recv(4) == b"ping"
+    st, _, j = srv.api("POST", "/api/mapping/remove", {"port": port})
+    assert st == 200, (st, j)
+    s.settimeout(5)
+    assert s.recv(10) == b"", "session of a removed mapping still open"
+    k.sendall(b"pong")
+    assert k.recv(4) == b"pong", "another mapping's session was hurt"
+    s.close()
+    k.close()
+    srv.stop()
+    echo.close()
+
+
+@T.test
 def test_go_tunnel_style_peer_over_plain_tcp():
     """A peer that never says hello and speaks only the five base frames."""
     srv = tunlib.tunnel_server(tls=False)

@@ -3,7 +3,8 @@
  * 127.0.0.1 sockets: direct sessions (bulk, concurrency, half-close,
  * refusal, backpressure, removal), listener errors, restore with retry,
  * accept pause on EMFILE, and the tunnel hand-off (registry and mux are
- * stubbed here: this binary defines gt_registry_pick and gt_mux_open).
+ * stubbed here: this binary defines gt_registry_pick, gt_mux_open and
+ * gt_registry_close_streams).
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -1137,6 +1138,14 @@ gt_mux_open(struct gt_mux *mux, evutil_socket_t fd, const char *host,
 	}
 	stub.fd = fd;
 	return 0;
+}
+
+/* Stub: a removed mapping's tunnel streams are closed through the registry. */
+void
+gt_registry_close_streams(struct gt_registry *reg, const struct gt_counters *ctr)
+{
+	(void)reg;
+	(void)ctr;
 }
 
 /* The stub mux got the socket. */
