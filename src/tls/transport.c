@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/uio.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -40,7 +41,7 @@
 #include "gt/log.h"
 #include "gt/transport.h"
 
-#define CONN_READ_CHUNK		(64 * 1024)	/* plain: one evbuffer_read */
+#define CONN_READ_CHUNK		(128 * 1024)	/* plain: one readv */
 #define CONN_RECORD		16384		/* TLS: one full record */
 #define CONN_READ_BUDGET	(256 * 1024)	/* per event, then yield */
 #define CONN_WRITE_BUDGET	(1024 * 1024)	/* per event, then yield */
@@ -104,6 +105,8 @@ struct gt_conn {
 	struct event		*conn_wev;	/* EV_WRITE|EV_PERSIST */
 	struct event		*conn_tmo;	/* handshake timeout */
 	struct event		*conn_resched;	/* zero timer: read pass next loop */
+	struct event		*conn_wdefer;	/* write pass at the end of this loop pass */
+	int			 conn_wblocked;	/* the socket refused more: wait EV_WRITE */
 	int			 conn_r_on, conn_w_on;
 	struct evbuffer		*conn_in;
 	struct evbuffer		*conn_out;
@@ -190,6 +193,8 @@ conn_unref(struct gt_conn *c)
 		event_free(c->conn_tmo);
 	if (c->conn_resched != NULL)
 		event_free(c->conn_resched);
+	if (c->conn_wdefer != NULL)
+		event_free(c->conn_wdefer);
 	if (c->conn_ops != NULL && c->conn_ops->free_priv != NULL)
 		c->conn_ops->free_priv(c);
 	if (c->conn_fd != -1)
@@ -254,7 +259,15 @@ conn_update(struct gt_conn *c)
 	case CONN_OPEN:
 		r = (c->conn_reading && !c->conn_eof && !c->conn_rd_wants_w) ||
 		    c->conn_wr_wants_r;
-		w = (outq && !c->conn_wr_wants_r) || c->conn_rd_wants_w;
+		/*
+		 * Writes are tried from the loop first; EV_WRITE is armed only
+		 * once the socket has refused bytes. Streaming then costs no
+		 * epoll_ctl per burst.
+		 */
+		w = (outq && c->conn_wblocked && !c->conn_wr_wants_r) ||
+		    c->conn_rd_wants_w;
+		if (outq && !c->conn_wblocked && !c->conn_wr_wants_r)
+			event_active(c->conn_wdefer, EV_WRITE, 0);
 		break;
 	case CONN_CLOSING:
 		if (c->conn_closing < 2)
@@ -392,6 +405,9 @@ conn_write_pass(struct gt_conn *c)
 		conn_error(c);
 		return -1;
 	}
+	/* Whatever stopped the pass, what is left waits for EV_WRITE. */
+	c->conn_wblocked = evbuffer_get_length(c->conn_out) > 0 ||
+	    c->conn_wlen > 0;
 	if (c->conn_above &&
 	    evbuffer_get_length(c->conn_out) <= c->conn_lowat) {
 		c->conn_above = 0;
@@ -561,6 +577,7 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 			if (c->conn_reading && conn_read_pass(c))
 				break;
 		}
+		c->conn_wblocked = 0;
 		if (c->conn_state == CONN_OPEN && !c->conn_wr_wants_r)
 			conn_write_pass(c);
 		break;
@@ -571,6 +588,23 @@ conn_writecb(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	conn_update(c);
+	conn_unref(c);
+}
+
+/* Deferred write pass: everything queued in this loop pass goes out at once. */
+static void
+conn_wdefercb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gt_conn	*c = arg;
+
+	(void)fd;
+	(void)what;
+	if (c->conn_dead || c->conn_state != CONN_OPEN || c->conn_wblocked ||
+	    c->conn_wr_wants_r)
+		return;
+	conn_ref(c);
+	if (conn_write_pass(c) == 0)
+		conn_update(c);
 	conn_unref(c);
 }
 
@@ -635,6 +669,7 @@ conn_new(struct event_base *base, evutil_socket_t fd,
 	    (c->conn_wev = event_new(base, fd, EV_WRITE | EV_PERSIST,
 	    conn_writecb, c)) == NULL ||
 	    (c->conn_resched = evtimer_new(base, conn_reschedcb, c)) == NULL ||
+	    (c->conn_wdefer = event_new(base, -1, 0, conn_wdefercb, c)) == NULL ||
 	    (c->conn_in = evbuffer_new()) == NULL ||
 	    (c->conn_out = evbuffer_new()) == NULL) {
 		conn_unref(c);
@@ -658,17 +693,43 @@ plain_handshake(struct gt_conn *c)
 	return CONN_IO_OK;
 }
 
-/* One large read straight into input. */
+/*
+ * One large read straight into input's free space (evbuffer_read would
+ * first ask the kernel how much is there: one more syscall per read).
+ */
 static enum conn_io
 plain_read(struct gt_conn *c, size_t *n)
 {
-	int	r;
+	struct evbuffer_iovec	 v[2];
+	struct iovec		 iov[2];
+	ssize_t			 r;
+	size_t			 left;
+	int			 nv, i;
 
-	r = evbuffer_read(c->conn_in, c->conn_fd, CONN_READ_CHUNK);
-	if (r > 0) {
-		*n = r;
-		return r == CONN_READ_CHUNK ? CONN_IO_OK : CONN_IO_DONE;
+	nv = evbuffer_reserve_space(c->conn_in, CONN_READ_CHUNK, v, 2);
+	if (nv <= 0) {
+		conn_fail(c, "read: out of memory");
+		return CONN_IO_ERROR;
 	}
+	for (i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	r = readv(c->conn_fd, iov, nv);
+	if (r > 0) {
+		left = (size_t)r;
+		for (i = 0; i < nv && left > 0; i++) {
+			if (v[i].iov_len > left)
+				v[i].iov_len = left;
+			left -= v[i].iov_len;
+		}
+		evbuffer_commit_space(c->conn_in, v, i);
+		*n = (size_t)r;
+		return (size_t)r >= CONN_READ_CHUNK ? CONN_IO_OK : CONN_IO_DONE;
+	}
+	i = errno;
+	evbuffer_commit_space(c->conn_in, v, 0);
+	errno = i;
 	if (r == 0)
 		return CONN_IO_EOF;
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -1483,6 +1544,7 @@ gt_conn_free(struct gt_conn *c)
 	event_del(c->conn_rev);
 	event_del(c->conn_wev);
 	event_del(c->conn_resched);
+	event_del(c->conn_wdefer);
 	if (c->conn_tmo != NULL)
 		event_del(c->conn_tmo);
 	conn_unref(c);

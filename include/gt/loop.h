@@ -1,0 +1,16 @@
+/* loop.h: the event loop every gt process runs on. */
+#ifndef GT_LOOP_H
+#define GT_LOOP_H
+
+struct event_base;
+
+/*
+ * A libevent base with epoll's changelist on: adding and removing the same
+ * event within one loop pass (a bufferevent's EV_WRITE around each burst)
+ * then costs no epoll_ctl. Safe for gt, which never dup()s a socket it
+ * registers. It also keeps a few MiB of freed heap for reuse (malloc trim
+ * threshold), since buffers churn under load. NULL on failure.
+ */
+struct event_base *gt_loop_new(void);
+
+#endif
