@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 
 #include "gt/log.h"
+#include "gt/loop.h"
 
 #include "bench.h"
 
@@ -372,7 +373,7 @@ bench_serve(int sink, const char *listen, long duration_s)
 	}
 	bench_raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
-	if ((s.s_base = event_base_new()) == NULL) {
+	if ((s.s_base = gt_loop_new()) == NULL) {
 		log_errorx("bench", "event_base_new failed");
 		goto out;
 	}
