@@ -9,7 +9,8 @@ struct event_base;
  * event within one loop pass (a bufferevent's EV_WRITE around each burst)
  * then costs no epoll_ctl. Safe for gt, which never dup()s a socket it
  * registers. It also keeps a few MiB of freed heap for reuse (malloc trim
- * threshold), since buffers churn under load. NULL on failure.
+ * threshold), since buffers churn under load, and raises the soft limit on
+ * open files to the hard one. NULL on failure.
  */
 struct event_base *gt_loop_new(void);
 

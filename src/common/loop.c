@@ -1,5 +1,6 @@
 /* loop.c: the tuned event base. */
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include <event2/event.h>
 
@@ -10,12 +11,18 @@ gt_loop_new(void)
 {
 	struct event_config	*cfg;
 	struct event_base	*base;
+	struct rlimit		 rl;
 
 	/*
 	 * Buffers come and go by the thousand a second under load: keep up to
 	 * 4 MiB of freed heap instead of handing it back (brk) on every free.
 	 */
 	mallopt(M_TRIM_THRESHOLD, 4 * 1024 * 1024);
+	/* Every session is a descriptor: take all the system allows us. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if ((cfg = event_config_new()) == NULL)
 		return event_base_new();
 	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);

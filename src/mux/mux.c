@@ -39,8 +39,8 @@
 
 #define MUX_OUT_HIWAT		(128 * 1024)	/* tunnel output we fill up to */
 #define MUX_OUT_LOWAT		(48 * 1024)	/* refill when drained to this */
-#define MUX_SOCK_READ_HIWAT	(128 * 1024)	/* socket bytes waiting for the tunnel */
-#define MUX_SOCK_IO_MAX		(64 * 1024)	/* one read/write on a stream socket */
+#define MUX_SOCK_READ_HIWAT	(256 * 1024)	/* socket bytes waiting for the tunnel */
+#define MUX_SOCK_IO_MAX		(256 * 1024)	/* one read/write on a stream socket */
 #define MUX_BASE_SOCK_LIMIT	(1024 * 1024)	/* base mode: pause the tunnel past this */
 #define MUX_MAX_STREAMS		200000
 #define MUX_CREDIT_MAX		0x7fffffffLL
