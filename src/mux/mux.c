@@ -869,8 +869,12 @@ mux_process_input(struct gt_mux *m)
 			mux_on_shutdown(m, &f);
 			break;
 		case GT_FRAME_KEEPALIVE:
-			/* A gt client answers the server's heartbeat. */
-			if (m->m_role == GT_MUX_CLIENT) {
+			/*
+			 * A gt client answers a gt server's heartbeat. Not a
+			 * go-tunnel server's: if that one answered too, the
+			 * two would ping-pong forever; it gets our own pings.
+			 */
+			if (m->m_role == GT_MUX_CLIENT && m->m_got_hello) {
 				gt_frame_add_keepalive(mux_out(m));
 				mux_kick(m);
 			}
