@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -11,6 +13,8 @@
 #include "gt/client.h"
 #include "gt/flags.h"
 #include "gt/log.h"
+#include "gt/loop.h"
+#include "gt/systemd.h"
 
 #define PROG	"gt-client"
 
@@ -56,6 +60,78 @@ client_signal_cb(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	log_info("client", "signal %d: shutting down", (int)sig);
 	event_base_loopbreak(arg);
+}
+
+/* -reg install: gt-client.service running this binary with the flags given. */
+static int
+client_reg_install(const struct gt_flag *flags, int no_tls)
+{
+	const struct gt_flag	*f;
+	struct gt_unit		 u;
+	char			*argv[40], *owned[40], cwd[4096];
+	const char		*v;
+	size_t			 n = 0, no = 0, i;
+	int			 rc = 1, home = 0;
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL) {
+		fprintf(stderr, "%s: -reg install: getcwd: %s\n", PROG, strerror(errno));
+		return 1;
+	}
+	if ((argv[n] = owned[no++] = gt_systemd_self_exe()) == NULL)
+		goto nomem;
+	home |= gt_systemd_in_home(argv[n++]);
+	for (f = flags; f->name != NULL && n + 3 < sizeof(argv) / sizeof(argv[0]); f++) {
+		int is_file = strcmp(f->name, "cert") == 0 || strcmp(f->name, "key") == 0 ||
+		    strcmp(f->name, "ca") == 0;
+
+		if (strcmp(f->name, "reg") == 0 || strcmp(f->name, "version") == 0)
+			continue;
+		/* Certificate files go in by absolute path, defaults included. */
+		if (is_file && no_tls && !gt_flags_given(flags, f->name))
+			continue;
+		if (!is_file && !gt_flags_given(flags, f->name))
+			continue;
+		if (f->type == GT_FLAG_BOOL && !*(int *)f->dst)
+			continue;
+		if ((argv[n] = owned[no++] = malloc(strlen(f->name) + 2)) == NULL)
+			goto nomem;
+		snprintf(argv[n++], strlen(f->name) + 2, "-%s", f->name);
+		if (f->type == GT_FLAG_BOOL)
+			continue;
+		v = *(const char **)f->dst;
+		if (is_file) {
+			if (access(v, R_OK) == -1)
+				fprintf(stderr, "%s: -reg install: warning: -%s %s: %s (the "
+				    "service will not start until this is fixed)\n", PROG,
+				    f->name, v, strerror(errno));
+			if ((argv[n] = owned[no++] = gt_systemd_abspath(v)) == NULL)
+				goto nomem;
+			home |= gt_systemd_in_home(argv[n++]);
+		} else
+			argv[n++] = (char *)v;
+	}
+	argv[n] = NULL;
+	home |= gt_systemd_in_home(cwd);
+	memset(&u, 0, sizeof(u));
+	u.u_name = "gt-client";
+	u.u_desc = "gt tunnel client (private side: dials the gt server)";
+	u.u_argv = argv;
+	u.u_workdir = cwd;
+	u.u_home = home ? GT_UNIT_HOME_READONLY : GT_UNIT_HOME_YES;
+	if (getpwnam("gt") != NULL)
+		u.u_user = "gt";
+	rc = gt_systemd_install(&u, PROG);
+	if (rc == 0 && u.u_user == NULL)
+		printf("%s: the unit runs as root with no capabilities; to run it as a "
+		    "dedicated user, create the system user \"gt\", let it read the "
+		    "certificate files and run -reg install again\n", PROG);
+	goto out;
+nomem:
+	fprintf(stderr, "%s: -reg install: %s\n", PROG, strerror(errno));
+out:
+	for (i = 0; i < no; i++)
+		free(owned[i]);
+	return rc;
 }
 
 int
@@ -122,8 +198,8 @@ main(int argc, char **argv)
 			    PROG, reg);
 			return 2;
 		}
-		fprintf(stderr, "%s: -reg: not built yet\n", PROG);
-		return 1;
+		if (strcmp(reg, "uninstall") == 0)
+			return gt_systemd_uninstall("gt-client", PROG);
 	}
 	if (server == NULL) {
 		fprintf(stderr, "%s: -server HOST:PORT is required\n", PROG);
@@ -133,6 +209,8 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: -server: want HOST:PORT, not \"%s\"\n", PROG, server);
 		return 2;
 	}
+	if (reg != NULL)
+		return client_reg_install(flags, no_tls);
 	o.server_host = host;
 	o.server_name = server_name != NULL ? server_name : host;
 	o.cert = cert;
@@ -140,7 +218,7 @@ main(int argc, char **argv)
 	o.ca = ca;
 	o.no_tls = no_tls;
 	signal(SIGPIPE, SIG_IGN);
-	if ((base = event_base_new()) == NULL) {
+	if ((base = gt_loop_new()) == NULL) {
 		fprintf(stderr, "%s: cannot create the event loop\n", PROG);
 		return 1;
 	}

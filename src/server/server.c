@@ -23,6 +23,7 @@
 #include "gt/flags.h"
 #include "gt/fwd.h"
 #include "gt/log.h"
+#include "gt/loop.h"
 #include "gt/registry.h"
 #include "gt/store.h"
 #include "gt/tunnel.h"
@@ -245,7 +246,7 @@ server_run(struct server *s)
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
 		return 1;
 	}
-	if ((s->s_base = event_base_new()) == NULL) {
+	if ((s->s_base = gt_loop_new()) == NULL) {
 		fprintf(stderr, "%s: cannot create the event loop\n", SRV_PROG);
 		goto out;
 	}
@@ -428,8 +429,12 @@ gt_server_main(int argc, char **argv)
 			    "install or uninstall\n", SRV_PROG, reg);
 			return 2;
 		}
-		fprintf(stderr, "%s: -reg: not built yet\n", SRV_PROG);
-		return 1;
+		if (issue != NULL || check) {
+			fprintf(stderr, "%s: -reg cannot be combined with -issue-token or "
+			    "-check-config\n", SRV_PROG);
+			return 2;
+		}
+		return gt_server_reg(reg, cfgpath, debug);
 	}
 	if (debug)
 		gt_log_set_level(GT_LOG_DEBUG);

@@ -70,13 +70,6 @@ def test_version():
 
 
 @R.test
-def test_reg_not_built():
-    r = run([binpath("gt-server"), "-reg", "install"])
-    assert r.returncode == 1, (r.returncode, r.stderr)
-    assert "not built yet" in one_line(r.stderr)
-
-
-@R.test
 def test_check_config_good():
     s = server()
     r = run([binpath("gt-server"), "-config", s.config_path, "-check-config"])
