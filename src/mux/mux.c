@@ -677,7 +677,8 @@ mux_on_hello(struct gt_mux *m, const struct gt_frame *f)
 static int
 mux_on_connect_req(struct gt_mux *m, const struct gt_frame *f)
 {
-	struct mux_stream *s;
+	struct mux_stream	*s;
+	char			 label[GT_HOST_MAX + 16];
 
 	if (m->m_role != GT_MUX_CLIENT) {
 		mux_fail(m, "ConnectRequest sent to the server");
@@ -687,7 +688,8 @@ mux_on_connect_req(struct gt_mux *m, const struct gt_frame *f)
 		mux_fail(m, "ConnectRequest for live conn ID %u", f->id);
 		return -1;
 	}
-	if ((s = stream_new(m, f->id, NULL)) == NULL) {
+	snprintf(label, sizeof(label), "to %s:%u", f->host, f->port);
+	if ((s = stream_new(m, f->id, label)) == NULL) {
 		/* Answer without a stream: the peer must not wait 10 s. */
 		gt_frame_add_connect_resp(mux_out(m), f->id,
 		    (m->m_got_hello && (m->m_peer_caps & GT_CAP_ERRCODES)) ?
@@ -719,8 +721,9 @@ mux_on_connect_resp(struct gt_mux *m, const struct gt_frame *f)
 		s->s_timer = NULL;
 	}
 	if (f->status != GT_STATUS_OK) {
-		log_info("mux", "tunnel %s id %u: client refused the connect (status %u)",
-		    m->m_name, s->s_id, f->status);
+		log_info("mux", "tunnel %s id %u%s%s: client refused the connect "
+		    "(status %u)", m->m_name, s->s_id, s->s_label ? " " : "",
+		    s->s_label ? s->s_label : "", f->status);
 		stream_teardown(s, "refused by client", -1);
 		return;
 	}
@@ -1136,8 +1139,8 @@ gt_mux_open(struct gt_mux *m, evutil_socket_t fd, const char *host,
 	bufferevent_enable(s->s_bev, EV_WRITE);
 	evtimer_add(s->s_timer, &tv);
 	mux_kick(m);
-	log_debug("mux", "tunnel %s id %u: connect %s:%u for %s", m->m_name, id,
-	    host, port, label ? label : "-");
+	log_info("mux", "session opened: tunnel %s id %u %s -> %s:%u", m->m_name,
+	    id, label ? label : "-", host, port);
 	return 0;
 }
 
