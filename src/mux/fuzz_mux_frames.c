@@ -194,7 +194,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    (uint16_t)(8000 + i), NULL, "fuzz") != 0)
 			break;
 		/* Something for the mux to send once the stream is connected. */
-		(void)write(fds[1], "0123456789abcdef", 16);
+		if (write(fds[1], "0123456789abcdef", 16) != 16)
+			break;
 	}
 	fuzz_settle(&e);
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -26,12 +27,14 @@
 
 #define TUN_HANDSHAKE_TIMEOUT	10	/* seconds */
 #define TUN_MAX_HANDSHAKES	256	/* in flight at once */
+#define TUN_MAX_PER_SOURCE	16	/* in flight from one address */
 #define TUN_ACCEPT_PAUSE_MS	500
 
 struct tun_pending {
-	TAILQ_ENTRY(tun_pending)	 tp_link;
+	TAILQ_ENTRY(tun_pending)	 tp_link;	/* oldest first */
 	struct gt_tunnel_server		*tp_srv;
 	struct gt_conn			*tp_conn;
+	struct sockaddr_storage		 tp_addr;
 };
 
 struct tun_client {
@@ -48,6 +51,7 @@ struct gt_tunnel_server {
 	struct event			*ts_resume;
 	int				 ts_hb_interval, ts_hb_timeout;
 	unsigned			 ts_npending;
+	time_t				 ts_evict_logged;
 	TAILQ_HEAD(, tun_pending)	 ts_pending;
 	TAILQ_HEAD(, tun_client)	 ts_clients;
 };
@@ -72,9 +76,58 @@ tun_pending_free(struct tun_pending *tp)
 	if (tp->tp_conn != NULL)
 		gt_conn_free(tp->tp_conn);
 	free(tp);
-	/* Room again for handshakes. */
-	if (ts->ts_npending == TUN_MAX_HANDSHAKES - 1 && ts->ts_lev != NULL)
-		evconnlistener_enable(ts->ts_lev);
+}
+
+/* Same source address (port ignored)? */
+static int
+tun_same_source(const struct sockaddr_storage *a, const struct sockaddr *b)
+{
+	if (a->ss_family != b->sa_family)
+		return 0;
+	if (b->sa_family == AF_INET)
+		return memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+		    &((const struct sockaddr_in *)b)->sin_addr,
+		    sizeof(struct in_addr)) == 0;
+	if (b->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		    &((const struct sockaddr_in6 *)b)->sin6_addr,
+		    sizeof(struct in6_addr)) == 0;
+	return 0;
+}
+
+/*
+ * Make room for a new handshake: past the cap for its source, or past the
+ * global cap, the oldest handshake in flight goes. Silent connections thus
+ * never lock the door: a flood from one address holds a few slots, and a
+ * real client's handshake, much shorter than the timeout, gets through.
+ */
+static void
+tun_make_room(struct gt_tunnel_server *ts, const struct sockaddr *sa)
+{
+	struct tun_pending	*tp, *oldest = NULL;
+	unsigned		 same = 0;
+	time_t			 now;
+
+	TAILQ_FOREACH(tp, &ts->ts_pending, tp_link) {
+		if (tun_same_source(&tp->tp_addr, sa)) {
+			if (oldest == NULL)
+				oldest = tp;
+			same++;
+		}
+	}
+	if (same < TUN_MAX_PER_SOURCE)
+		oldest = ts->ts_npending >= TUN_MAX_HANDSHAKES ?
+		    TAILQ_FIRST(&ts->ts_pending) : NULL;
+	if (oldest == NULL)
+		return;
+	now = time(NULL);
+	if (now != ts->ts_evict_logged) {
+		ts->ts_evict_logged = now;
+		log_warnx("tunnel", "too many handshakes in flight (%u, %u from %s):"
+		    " dropping the oldest", ts->ts_npending, same,
+		    gt_conn_peer_addr(oldest->tp_conn));
+	}
+	tun_pending_free(oldest);
 }
 
 /* Unregister and free a tunnel. */
@@ -185,13 +238,15 @@ tun_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	struct gt_tunnel_server	*ts = arg;
 	struct tun_pending	*tp;
 
-	(void)sa;
-	(void)salen;
+	(void)lev;
+	tun_make_room(ts, sa);
 	if ((tp = calloc(1, sizeof(*tp))) == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
 	tp->tp_srv = ts;
+	if (salen > 0 && (size_t)salen <= sizeof(tp->tp_addr))
+		memcpy(&tp->tp_addr, sa, (size_t)salen);
 	evutil_make_socket_nonblocking(fd);
 	if (ts->ts_tls != NULL)
 		tp->tp_conn = gt_conn_tls_server(ts->ts_base, fd, ts->ts_tls,
@@ -204,11 +259,7 @@ tun_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		return;
 	}
 	TAILQ_INSERT_TAIL(&ts->ts_pending, tp, tp_link);
-	if (++ts->ts_npending >= TUN_MAX_HANDSHAKES) {
-		log_warnx("tunnel", "%u handshakes in flight: pausing accept",
-		    ts->ts_npending);
-		evconnlistener_disable(lev);
-	}
+	ts->ts_npending++;
 	gt_conn_set_handshake_timeout(tp->tp_conn, TUN_HANDSHAKE_TIMEOUT);
 }
 
@@ -220,8 +271,7 @@ tun_resume_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (ts->ts_npending < TUN_MAX_HANDSHAKES)
-		evconnlistener_enable(ts->ts_lev);
+	evconnlistener_enable(ts->ts_lev);
 }
 
 /* accept() failed: pause on descriptor exhaustion rather than spin. */

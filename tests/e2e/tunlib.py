@@ -199,3 +199,148 @@ def tls_connect(srv, cert=None, key=None, ca=None, server_name="localhost"):
         ctx.load_cert_chain(cert, key)
     raw = socket.create_connection(("127.0.0.1", tunnel_port(srv)), timeout=10)
     return ctx.wrap_socket(raw, server_hostname=server_name)
+
+
+# ---------------------------------------------------------------- reliability helpers
+# (added for the fault, soak, NAT, hostile-input and leak suites)
+
+def raise_nofile(want=None):
+    """Raise this process's soft RLIMIT_NOFILE (children inherit it); returns it."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if want is None else min(want, hard)
+    if target == resource.RLIM_INFINITY:
+        target = 1 << 20
+    if soft == resource.RLIM_INFINITY or soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def client_cert(srv, name):
+    """A client certificate NAME.crt/NAME.key in the server's certs folder."""
+    if not os.path.exists(os.path.join(srv.certs, name + ".crt")):
+        r = gtlib.run([binpath("gt-certgen"), "client", "-out", srv.certs,
+                       "-ca", srv.certs, "-cn", name])
+        assert r.returncode == 0, r.stderr
+    return (os.path.join(srv.certs, name + ".crt"),
+            os.path.join(srv.certs, name + ".key"))
+
+
+def roundtrip_n(port, n, size=1024, host="127.0.0.1", timeout=10):
+    """n request/response round trips of size bytes on one connection,
+    every byte checked; returns the latencies in seconds."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    lat = []
+    try:
+        for i in range(n):
+            msg = bytes([(i * 7 + 1) % 251]) * size
+            t0 = time.monotonic()
+            s.sendall(msg)
+            got = b""
+            while len(got) < size:
+                b = s.recv(size - len(got))
+                if not b:
+                    raise AssertionError("echo closed after %d round trips" % i)
+                got += b
+            lat.append(time.monotonic() - t0)
+            assert got == msg, "round trip %d corrupted" % i
+    finally:
+        s.close()
+    return lat
+
+
+class EchoStream:
+    """A thread streaming a pattern through an echo path in 64 KiB steps,
+    checking every byte that comes back, until stop() or an error."""
+
+    def __init__(self, port, seed=0, step=65536, host="127.0.0.1", pause=0.0):
+        import threading
+        self.port = port
+        self.pause = pause
+        self.seed = seed
+        self.step = step
+        self.sent = 0
+        self.verified = 0
+        self.error = None
+        self.corrupt = False
+        self.ended_at = None
+        self._stop = threading.Event()
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        block = gtlib.pattern(1 << 20, seed=self.seed)
+        off = 0
+        try:
+            while not self._stop.is_set():
+                chunk = block[off:off + self.step]
+                self.sock.sendall(chunk)
+                self.sent += len(chunk)
+                got = b""
+                while len(got) < len(chunk):
+                    b = self.sock.recv(len(chunk) - len(got))
+                    if not b:
+                        raise EOFError("echo stream closed by the far end")
+                    got += b
+                if got != chunk:
+                    self.corrupt = True
+                    raise AssertionError("echo stream corrupted at %d" % self.verified)
+                self.verified += len(chunk)
+                off = (off + self.step) % len(block)
+                if self.pause:
+                    self._stop.wait(self.pause)
+        except Exception as e:
+            self.error = e
+            self.ended_at = time.monotonic()
+
+    def wait_bytes(self, n, timeout=10):
+        wait_until(lambda: self.verified >= n or self.error is not None, timeout,
+                   what="echo stream to carry %d bytes" % n)
+        if self.error is not None and self.verified < n:
+            raise AssertionError("echo stream failed early: %r" % (self.error,))
+
+    def stop(self):
+        """End the stream; returns the error it met (None if it ran clean)."""
+        self._stop.set()
+        self._t.join(15)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        return self.error
+
+    def alive(self):
+        return self._t.is_alive()
+
+
+def proc_fds_settled(pid, target, slack=0, timeout=15):
+    """Wait until the fd count of pid is <= target + slack; returns the count."""
+    wait_until(lambda: fd_count(pid) <= target + slack, timeout,
+               what="fd count of %d back to %d (+%d)" % (pid, target, slack))
+    return fd_count(pid)
+
+
+def tls_client_hello(server_name="localhost"):
+    """The bytes of a real TLS ClientHello, as a python client would send them."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(inc, out, server_hostname=server_name)
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return out.read()
+
+
+def is_asan_build():
+    """True when the programs in GT_BIN were built with AddressSanitizer
+    (memory figures then include ASan's quarantine and shadow)."""
+    with open(binpath("gt-server"), "rb") as f:
+        blob = f.read()
+    # gcc links libasan.so (only __asan_init and the library name show in
+    # the program); clang links the runtime in (its messages show).
+    return any(k in blob for k in (b"__asan_init", b"libasan.so", b"AddressSanitizer"))
