@@ -7,20 +7,20 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 
 bash scripts/deps.sh
 
-echo "== build (RelWithDebInfo, -Werror)"
+echo "== build (RelWithDebInfo, -Werror) $(date +%T)"
 cmake -S . -B build -DGT_WERROR=ON >/dev/null
 cmake --build build -j2
-echo "== tests"
+echo "== tests $(date +%T)"
 ctest --test-dir build --output-on-failure -j2
 
-echo "== build (ASan+UBSan)"
+echo "== build (ASan+UBSan) $(date +%T)"
 cmake -S . -B build-asan -DGT_SANITIZE=ON -DGT_WERROR=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j2
-echo "== tests under ASan+UBSan"
+echo "== tests under ASan+UBSan $(date +%T)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j2
 
-echo "== fuzzers (${FUZZ_SECONDS}s each)"
+echo "== fuzzers (${FUZZ_SECONDS}s each) $(date +%T)"
 CC=clang cmake -S . -B build-fuzz -DGT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-fuzz -j2
 for f in build-fuzz/bin/fuzz_*; do
@@ -34,4 +34,4 @@ for f in build-fuzz/bin/fuzz_*; do
 		-print_final_stats=1 "$work" 2>&1 | tail -n 12
 	rm -rf "$work"
 done
-echo "== all tests passed"
+echo "== all tests passed in ${SECONDS}s"
