@@ -734,6 +734,43 @@ mux_on_connect_resp(struct gt_mux *m, const struct gt_frame *f)
 		stream_enqueue(s);
 }
 
+/*
+ * Send what the socket's output holds right now, instead of waiting for
+ * the bufferevent's EV_WRITE on the next loop pass: one loop pass less per
+ * message on every hop. What the kernel does not take stays queued for the
+ * bufferevent, and any error is left for it to report.
+ */
+static void
+stream_write_now(struct mux_stream *s)
+{
+	struct evbuffer		*sout = bufferevent_get_output(s->s_bev);
+	struct evbuffer_iovec	 v[8];
+	struct iovec		 iov[8];
+	struct msghdr		 mh;
+	ssize_t			 w;
+	int			 n, i;
+
+	n = evbuffer_peek(sout, -1, NULL, v, 8);
+	if (n <= 0)
+		return;
+	if (n > 8)
+		n = 8;
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)n;
+	w = sendmsg(bufferevent_getfd(s->s_bev), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (w > 0) {
+		/* A socket bufferevent freezes its output's front for itself. */
+		evbuffer_unfreeze(sout, 1);
+		evbuffer_drain(sout, (size_t)w);
+		evbuffer_freeze(sout, 1);
+	}
+}
+
 /* Data for a stream: straight into its socket's output. */
 static void
 mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
@@ -741,6 +778,7 @@ mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
 	struct mux_stream	*s = mux_lookup(m, f->id);
 	struct evbuffer		*sout;
 	size_t			 pending;
+	int			 was_empty;
 
 	if (s == NULL || s->s_state != ST_OPEN || s->s_peer_shut) {
 		/* In flight when we closed it: harmless, drop. */
@@ -758,10 +796,14 @@ mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
 		return;
 	}
 	sout = bufferevent_get_output(s->s_bev);
+	was_empty = evbuffer_get_length(sout) == 0;
 	if (evbuffer_remove_buffer(in, sout, f->data_len) != (int)f->data_len) {
 		mux_fail(m, "out of memory");
 		return;
 	}
+	/* A socket with a backlog is full: let the bufferevent wait for it. */
+	if (was_empty)
+		stream_write_now(s);
 	s->s_rwin -= f->data_len;
 	s->s_to_sock += f->data_len;
 	if (s->s_ctr != NULL) {
