@@ -1034,6 +1034,24 @@ tls_handshake(struct gt_conn *c)
 	return CONN_IO_OK;
 }
 
+/* What a non-positive mbedtls_ssl_read result means for the caller. */
+static enum conn_io
+tls_read_result(struct gt_conn *c, int ret)
+{
+	switch (ret) {
+	case MBEDTLS_ERR_SSL_WANT_READ:
+		return CONN_IO_WANT_READ;
+	case MBEDTLS_ERR_SSL_WANT_WRITE:
+		return CONN_IO_WANT_WRITE;
+	case 0:
+	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
+	case MBEDTLS_ERR_SSL_CONN_EOF:
+		return CONN_IO_EOF;
+	}
+	tls_fail(c, "read", ret);
+	return CONN_IO_ERROR;
+}
+
 /* One mbedtls_ssl_read of up to a record straight into input's free space. */
 static enum conn_io
 tls_read(struct gt_conn *c, size_t *n)
@@ -1053,18 +1071,7 @@ tls_read(struct gt_conn *c, size_t *n)
 		*n = ret;
 		return CONN_IO_OK;
 	}
-	switch (ret) {
-	case MBEDTLS_ERR_SSL_WANT_READ:
-		return CONN_IO_WANT_READ;
-	case MBEDTLS_ERR_SSL_WANT_WRITE:
-		return CONN_IO_WANT_WRITE;
-	case 0:
-	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-	case MBEDTLS_ERR_SSL_CONN_EOF:
-		return CONN_IO_EOF;
-	}
-	tls_fail(c, "read", ret);
-	return CONN_IO_ERROR;
+	return tls_read_result(c, ret);
 }
 
 /*
@@ -1125,18 +1132,7 @@ tls_discard(struct gt_conn *c, size_t *n)
 		*n += ret;
 		return CONN_IO_OK;
 	}
-	switch (ret) {
-	case MBEDTLS_ERR_SSL_WANT_READ:
-		return CONN_IO_WANT_READ;
-	case MBEDTLS_ERR_SSL_WANT_WRITE:
-		return CONN_IO_WANT_WRITE;
-	case 0:
-	case MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY:
-	case MBEDTLS_ERR_SSL_CONN_EOF:
-		return CONN_IO_EOF;
-	}
-	tls_fail(c, "read", ret);
-	return CONN_IO_ERROR;
+	return tls_read_result(c, ret);
 }
 
 /* Send close_notify (again after WANT_WRITE until flushed). */
