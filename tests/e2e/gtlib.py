@@ -12,6 +12,7 @@ import hmac
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -59,12 +60,33 @@ def wait_until(pred, timeout=10.0, interval=0.02, what=None):
 
 # ---------------------------------------------------------------- ports, folders
 
+_FREE_LO, _FREE_HI = 20000, 32700   # below Linux's ephemeral range (32768-60999)
+_handed_out = set()
+
+
 def free_port(host="127.0.0.1"):
-    """A TCP port the kernel says is free now (bind port 0)."""
+    """A TCP port free now on host and on the wildcard address.
+
+    Not bind(0): that hands out ports of the ephemeral range, which the
+    kernel may give to an outgoing connection before the program under test
+    binds the port, a rare but real 409. Ports below that range are only
+    taken by those who ask for them by number."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    wild = "::" if fam == socket.AF_INET6 else "0.0.0.0"
+    rnd = random.Random(os.getpid() ^ int(time.monotonic() * 1e6))
+    for _ in range(500):
+        port = rnd.randrange(_FREE_LO, _FREE_HI)
+        if port in _handed_out:
+            continue
+        try:
+            for addr in (host, wild):
+                with socket.socket(fam, socket.SOCK_STREAM) as s:
+                    s.bind((addr, port))
+        except OSError:
+            continue
+        _handed_out.add(port)
+        return port
+    raise AssertionError("no free port found in %d..%d" % (_FREE_LO, _FREE_HI))
 
 
 _tmpdirs = []

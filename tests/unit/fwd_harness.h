@@ -164,14 +164,49 @@ busy_socket(uint16_t *port)
 	return fd;
 }
 
-/* A free 127.0.0.1 port, from the kernel. */
+/* A socket bound to 0.0.0.0:port (the forwarder's address), or -1. */
+FWD_HARNESS_FN int
+fwd_try_bind(uint16_t port)
+{
+	struct sockaddr_in	sin;
+	int			fd;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+		return -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	sin.sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == -1) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A port free on every address, below the ephemeral range. */
 FWD_HARNESS_FN uint16_t
 free_port(void)
 {
-	uint16_t port = 0;
+	static unsigned	 seq;
+	uint16_t	 port;
+	int		 fd, tries;
 
-	close(busy_socket(&port));
-	return port;
+	/*
+	 * Not bind(0): that gives a port of the ephemeral range, which an
+	 * outgoing connection may take before the forwarder binds it. Below
+	 * that range (32768 on Linux) only explicit binds compete.
+	 */
+	for (tries = 0; tries < 1000; tries++) {
+		port = (uint16_t)(20000 + ((unsigned)getpid() * 7919u +
+		    seq++ * 104729u) % 12700u);
+		if ((fd = fwd_try_bind(port)) >= 0) {
+			close(fd);
+			return port;
+		}
+	}
+	fail_msg("no free port below the ephemeral range");
+	return 0;
 }
 
 /* A mapping of port to host:tport (direct, or through a tunnel). */
