@@ -4,7 +4,10 @@
  * pointing at its peer, and one teardown function every path goes through.
  *
  * The target is dialled asynchronously; the public side is not read until
- * it answers. Bytes then move between the halves' evbuffers without copies.
+ * it answers. Each half reads its socket itself, straight into its peer's
+ * output (libevent 2.1's bufferevent reads take 4 KiB a call), and what
+ * lands in an empty output is sent at once; the bufferevents keep only the
+ * write backlog.
  * Backpressure: when a half's output passes FWD_HIWAT its source stops
  * reading, and resumes when that output drains under FWD_LOWAT. Half-close:
  * EOF on one half becomes shutdown(SHUT_WR) on the other once what it sent
@@ -30,17 +33,22 @@
 
 #include "gt/counters.h"
 #include "gt/log.h"
+#include "gt/sockio.h"
 #include "fwd_local.h"
 
 #define FWD_HIWAT		(256 * 1024)	/* stop reading the source here */
 #define FWD_LOWAT		(64 * 1024)	/* resume it here */
-#define FWD_IOMAX		(64 * 1024)	/* one read or write at most */
+#define FWD_IOMAX		(256 * 1024)	/* one read or write at most */
+#define FWD_IOMIN		(16 * 1024)	/* first read; reads adapt in between */
 #define FWD_CONNECT_TIMEOUT	10		/* seconds, DNS included */
 
 struct fwd_session;
 
 struct fwd_half {
 	struct bufferevent	*fh_bev;
+	struct event		*fh_rev;	/* our reads of fh_bev's socket */
+	size_t			 fh_rdsize;
+	int			 fh_rd_on;
 	struct fwd_half		*fh_peer;
 	struct fwd_session	*fh_sess;
 	int			 fh_eof;	/* our read side saw EOF */
@@ -114,6 +122,10 @@ fwd_session_close(struct fwd_session *s, const char *why)
 	gt_counters_unref(s->fs_ctr);
 	if (s->fs_timer != NULL)
 		event_free(s->fs_timer);
+	if (s->fs_pub.fh_rev != NULL)
+		event_free(s->fs_pub.fh_rev);
+	if (s->fs_tgt.fh_rev != NULL)
+		event_free(s->fs_tgt.fh_rev);
 	/* Safe inside their own callbacks: libevent defers the destruction. */
 	if (s->fs_pub.fh_bev != NULL)
 		bufferevent_free(s->fs_pub.fh_bev);
@@ -146,44 +158,66 @@ fwd_half_shut(struct fwd_half *h)
 	return fwd_session_done(h->fh_sess);
 }
 
-/*
- * Move what h read into its peer's output (no copy); pause h when that
- * output is full. 1 if the session ended.
- */
-static int
-fwd_half_move(struct fwd_half *h)
+/* Read h's socket or not. */
+static void
+fwd_half_read_on(struct fwd_half *h, int on)
 {
-	struct fwd_half *p = h->fh_peer;
-	struct fwd_session *s = h->fh_sess;
-	struct evbuffer *in = bufferevent_get_input(h->fh_bev);
-	size_t n = evbuffer_get_length(in);
-
-	if (n == 0)
-		return 0;
-	if (bufferevent_write_buffer(p->fh_bev, in) == -1) {
-		fwd_session_close(s, "out of memory");
-		return 1;
-	}
-	if (h == &s->fs_pub) {
-		s->fs_in += n;
-		s->fs_ctr->bytes_in += n;
-	} else {
-		s->fs_out += n;
-		s->fs_ctr->bytes_out += n;
-	}
-	if (evbuffer_get_length(bufferevent_get_output(p->fh_bev)) >= FWD_HIWAT) {
-		bufferevent_disable(h->fh_bev, EV_READ);
-		h->fh_paused = 1;
-	}
-	return 0;
+	if (h->fh_rev == NULL || h->fh_rd_on == on)
+		return;
+	if (on)
+		event_add(h->fh_rev, NULL);
+	else
+		event_del(h->fh_rev);
+	h->fh_rd_on = on;
 }
 
-/* h read something. */
+/*
+ * h's socket is readable: one read straight into the peer's output, sent at
+ * once if that output was empty; h pauses when the output is full.
+ */
 static void
-fwd_half_read(struct bufferevent *bev, void *arg)
+fwd_half_rd_cb(evutil_socket_t fd, short ev, void *arg)
 {
-	(void)bev;
-	(void)fwd_half_move(arg);
+	struct fwd_half		*h = arg, *p = h->fh_peer;
+	struct fwd_session	*s = h->fh_sess;
+	struct evbuffer		*out = bufferevent_get_output(p->fh_bev);
+	size_t			 before = evbuffer_get_length(out);
+	ssize_t			 r;
+	char			 why[128];
+
+	(void)ev;
+	r = gt_sockio_read(fd, out, h->fh_rdsize);
+	if (r > 0) {
+		h->fh_rdsize = gt_sockio_adapt(h->fh_rdsize, h->fh_rdsize, r,
+		    FWD_IOMIN, FWD_IOMAX);
+		if (h == &s->fs_pub) {
+			s->fs_in += (size_t)r;
+			s->fs_ctr->bytes_in += (size_t)r;
+		} else {
+			s->fs_out += (size_t)r;
+			s->fs_ctr->bytes_out += (size_t)r;
+		}
+		if (before == 0)
+			(void)gt_sockio_write_now(p->fh_bev);
+		if (evbuffer_get_length(out) >= FWD_HIWAT) {
+			fwd_half_read_on(h, 0);
+			h->fh_paused = 1;
+		}
+		return;
+	}
+	if (r == 0) {
+		h->fh_eof = 1;
+		h->fh_paused = 0;
+		fwd_half_read_on(h, 0);
+		if (evbuffer_get_length(out) == 0)
+			(void)fwd_half_shut(p);
+		return;
+	}
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return;
+	snprintf(why, sizeof(why), "%s side: %s",
+	    h == &s->fs_pub ? "public" : "target", strerror(errno));
+	fwd_session_close(s, why);
 }
 
 /* h's output drained under the low mark: resume its source, or carry its EOF. */
@@ -197,7 +231,7 @@ fwd_half_write(struct bufferevent *bev, void *arg)
 		return;
 	if (src->fh_paused && !src->fh_eof && left <= FWD_LOWAT) {
 		src->fh_paused = 0;
-		bufferevent_enable(src->fh_bev, EV_READ);
+		fwd_half_read_on(src, 1);
 	}
 	if (left == 0 && src->fh_eof)
 		(void)fwd_half_shut(h);
@@ -218,8 +252,21 @@ fwd_session_connected(struct fwd_session *s)
 	log_debug("fwd", "port %u: %s -> %s:%u connected",
 	    s->fs_map->fm_map.source_port, s->fs_peer,
 	    s->fs_map->fm_map.target_host, s->fs_map->fm_map.target_port);
-	bufferevent_enable(s->fs_pub.fh_bev, EV_READ | EV_WRITE);
-	bufferevent_enable(s->fs_tgt.fh_bev, EV_READ | EV_WRITE);
+	bufferevent_disable(s->fs_pub.fh_bev, EV_READ);
+	bufferevent_disable(s->fs_tgt.fh_bev, EV_READ);
+	bufferevent_enable(s->fs_pub.fh_bev, EV_WRITE);
+	bufferevent_enable(s->fs_tgt.fh_bev, EV_WRITE);
+	s->fs_pub.fh_rev = event_new(bufferevent_get_base(s->fs_pub.fh_bev),
+	    bufferevent_getfd(s->fs_pub.fh_bev), EV_READ | EV_PERSIST,
+	    fwd_half_rd_cb, &s->fs_pub);
+	s->fs_tgt.fh_rev = event_new(bufferevent_get_base(s->fs_tgt.fh_bev),
+	    fd, EV_READ | EV_PERSIST, fwd_half_rd_cb, &s->fs_tgt);
+	if (s->fs_pub.fh_rev == NULL || s->fs_tgt.fh_rev == NULL) {
+		fwd_session_close(s, "out of memory");
+		return;
+	}
+	fwd_half_read_on(&s->fs_pub, 1);
+	fwd_half_read_on(&s->fs_tgt, 1);
 }
 
 /* Connected, EOF, or an error on one half. */
@@ -237,11 +284,9 @@ fwd_half_event(struct bufferevent *bev, short what, void *arg)
 	}
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) &&
 	    s->fs_connected) {
-		/* Whatever came with the EOF goes first (the read cb took it all). */
-		if (fwd_half_move(h))
-			return;
+		/* Reads are ours (fwd_half_rd_cb); a write-side EOF is an error. */
 		h->fh_eof = 1;
-		h->fh_paused = 0;
+		fwd_half_read_on(h, 0);
 		if (evbuffer_get_length(bufferevent_get_output(p->fh_bev)) == 0)
 			(void)fwd_half_shut(p);
 		return;
@@ -344,10 +389,10 @@ fwd_half_init(struct fwd_session *s, struct fwd_half *h, struct fwd_half *peer,
 	h->fh_bev = bev;
 	h->fh_peer = peer;
 	h->fh_sess = s;
-	bufferevent_set_max_single_read(bev, FWD_IOMAX);
+	h->fh_rdsize = FWD_IOMIN;
 	bufferevent_set_max_single_write(bev, FWD_IOMAX);
 	bufferevent_setwatermark(bev, EV_WRITE, FWD_LOWAT, 0);
-	bufferevent_setcb(bev, fwd_half_read, fwd_half_write, fwd_half_event, h);
+	bufferevent_setcb(bev, NULL, fwd_half_write, fwd_half_event, h);
 }
 
 /* A public connection to a direct mapping: dial its target. fd is ours now. */

@@ -24,7 +24,9 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -35,12 +37,14 @@
 #include "gt/log.h"
 #include "gt/mux.h"
 #include "gt/proto.h"
+#include "gt/sockio.h"
 #include "gt/transport.h"
 
 #define MUX_OUT_HIWAT		(128 * 1024)	/* tunnel output we fill up to */
 #define MUX_OUT_LOWAT		(48 * 1024)	/* refill when drained to this */
 #define MUX_SOCK_READ_HIWAT	(256 * 1024)	/* socket bytes waiting for the tunnel */
 #define MUX_SOCK_IO_MAX		(256 * 1024)	/* one read/write on a stream socket */
+#define MUX_SOCK_IO_MIN		(16 * 1024)	/* first read; reads adapt in between */
 #define MUX_BASE_SOCK_LIMIT	(1024 * 1024)	/* base mode: pause the tunnel past this */
 #define MUX_MAX_STREAMS		200000
 #define MUX_CREDIT_MAX		0x7fffffffLL
@@ -58,6 +62,8 @@ struct mux_stream {
 	enum stream_state		 s_state;
 	uint32_t			 s_caps;	/* extensions in effect for this stream */
 	struct bufferevent		*s_bev;		/* NULL while pending on the client */
+	struct event			*s_rev;		/* our own reads of s_bev's socket */
+	uint32_t			 s_rdsize;	/* next read's size, adapts */
 	struct mux_stream		*s_hnext;	/* hash chain */
 	TAILQ_ENTRY(mux_stream)		 s_ready;
 	int				 s_queued;
@@ -69,7 +75,7 @@ struct mux_stream {
 					 s_peer_shut:1,	/* peer sent SHUTDOWN */
 					 s_wr_shut:1,	/* shutdown(SHUT_WR) done */
 					 s_blocking:1,	/* base mode: holds the tunnel paused */
-					 s_rd_paused:1;	/* socket reading off: input full */
+					 s_rd_on:1;	/* s_rev is armed */
 	struct event			*s_timer;	/* pending connect timeout */
 	struct gt_counters		*s_ctr;
 	char				*s_label;
@@ -125,7 +131,7 @@ static void	mux_fail(struct gt_mux *, const char *, ...)
 static void	mux_schedule(struct gt_mux *);
 static void	mux_destroy(struct gt_mux *);
 static void	stream_teardown(struct mux_stream *, const char *, int);
-static void	stream_readcb(struct bufferevent *, void *);
+static void	stream_rd_cb(evutil_socket_t, short, void *);
 static void	stream_writecb(struct bufferevent *, void *);
 static void	stream_eventcb(struct bufferevent *, short, void *);
 static void	stream_outbuf_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
@@ -338,12 +344,41 @@ stream_attach(struct mux_stream *s, evutil_socket_t fd)
 		s->s_bev = NULL;
 		return -1;
 	}
-	bufferevent_setcb(s->s_bev, stream_readcb, stream_writecb,
-	    stream_eventcb, s);
-	bufferevent_setwatermark(s->s_bev, EV_READ, 0, MUX_SOCK_READ_HIWAT);
-	bufferevent_set_max_single_read(s->s_bev, MUX_SOCK_IO_MAX);
+	/*
+	 * The bufferevent only writes. libevent 2.1's evbuffer_read takes at
+	 * most 4 KiB a call (and asks FIONREAD first), which caps a stream
+	 * at one loop pass per 4 KiB: we read the socket ourselves.
+	 */
+	bufferevent_setcb(s->s_bev, NULL, stream_writecb, stream_eventcb, s);
 	bufferevent_set_max_single_write(s->s_bev, MUX_SOCK_IO_MAX);
+	s->s_rdsize = MUX_SOCK_IO_MIN;
+	if ((s->s_rev = event_new(m->m_base, fd, EV_READ | EV_PERSIST,
+	    stream_rd_cb, s)) == NULL) {
+		bufferevent_free(s->s_bev);
+		s->s_bev = NULL;
+		return -1;
+	}
 	return 0;
+}
+
+/* Read the socket while the stream is open, not at EOF, and input has room. */
+static void
+stream_read_update(struct mux_stream *s)
+{
+	int want;
+
+	if (s->s_rev == NULL)
+		return;
+	want = s->s_state == ST_OPEN && !s->s_local_eof &&
+	    evbuffer_get_length(bufferevent_get_input(s->s_bev)) <
+	    MUX_SOCK_READ_HIWAT;
+	if (want == s->s_rd_on)
+		return;
+	if (want)
+		event_add(s->s_rev, NULL);
+	else
+		event_del(s->s_rev);
+	s->s_rd_on = want;
 }
 
 /*
@@ -371,6 +406,8 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 	}
 	if (s->s_timer != NULL)
 		event_free(s->s_timer);
+	if (s->s_rev != NULL)
+		event_free(s->s_rev);
 	if (s->s_bev != NULL) {
 		evbuffer_remove_cb(bufferevent_get_output(s->s_bev),
 		    stream_outbuf_cb, s);
@@ -432,25 +469,11 @@ stream_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 
 /* Socket bytes arrived: the scheduler will carry them. */
 static void
-stream_readcb(struct bufferevent *bev, void *arg)
+stream_on_input(struct mux_stream *s)
 {
-	struct mux_stream	*s = arg;
-	struct gt_mux		*m = s->s_mux;
-
-	(void)bev;
-	mux_enter(m);
 	if (s->s_credit > 0 || !(s->s_caps & GT_CAP_FLOW))
 		stream_enqueue(s);
-	/*
-	 * libevent 2.1 re-runs the read callback for as long as input sits
-	 * at the high-water mark with EV_READ on: switch reading off until
-	 * the scheduler has taken bytes out.
-	 */
-	if (evbuffer_get_length(bufferevent_get_input(bev)) >= MUX_SOCK_READ_HIWAT) {
-		bufferevent_disable(bev, EV_READ);
-		s->s_rd_paused = 1;
-	}
-	mux_leave(m);
+	stream_read_update(s);
 }
 
 /* The socket's output drained fully. */
@@ -525,7 +548,56 @@ stream_check_done(struct mux_stream *s)
 		stream_teardown(s, "done", -1);
 }
 
-/* EOF or error on a stream socket. */
+/* The socket said EOF: our half-close follows once its bytes are sent. */
+static void
+stream_on_eof(struct mux_stream *s)
+{
+	s->s_local_eof = 1;
+	stream_read_update(s);
+	if (s->s_state == ST_DRAINING)
+		stream_teardown(s, "closed by both sides", -1);
+	else
+		stream_local_finish(s);
+}
+
+/*
+ * The socket is readable: one read into the stream's input. The read size
+ * adapts (16 KiB up to 256 KiB) so that bulk streams take big bites and a
+ * chatty one does not allocate big chains for a few bytes.
+ */
+static void
+stream_rd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct mux_stream	*s = arg;
+	struct gt_mux		*m = s->s_mux;
+	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
+	size_t			 have = evbuffer_get_length(in), want;
+	ssize_t			 r;
+
+	(void)what;
+	mux_enter(m);
+	want = have < MUX_SOCK_READ_HIWAT ? MUX_SOCK_READ_HIWAT - have : 0;
+	if (want > s->s_rdsize)
+		want = s->s_rdsize;
+	if (want == 0) {
+		stream_read_update(s);
+		goto out;
+	}
+	r = gt_sockio_read(fd, in, want);
+	if (r > 0) {
+		s->s_rdsize = (uint32_t)gt_sockio_adapt(s->s_rdsize, want, r,
+		    MUX_SOCK_IO_MIN, MUX_SOCK_IO_MAX);
+		stream_on_input(s);
+	} else if (r == 0) {
+		stream_on_eof(s);
+	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+		stream_teardown(s, strerror(errno), GT_STATUS_FAILED);
+	}
+out:
+	mux_leave(m);
+}
+
+/* A write error on a stream socket (reads are ours, see stream_rd_cb). */
 static void
 stream_eventcb(struct bufferevent *bev, short what, void *arg)
 {
@@ -534,16 +606,11 @@ stream_eventcb(struct bufferevent *bev, short what, void *arg)
 
 	(void)bev;
 	mux_enter(m);
-	if (what & BEV_EVENT_ERROR) {
+	if (what & BEV_EVENT_ERROR)
 		stream_teardown(s, evutil_socket_error_to_string(
 		    EVUTIL_SOCKET_ERROR()), GT_STATUS_FAILED);
-	} else if (what & BEV_EVENT_EOF) {
-		s->s_local_eof = 1;
-		if (s->s_state == ST_DRAINING)
-			stream_teardown(s, "closed by both sides", -1);
-		else
-			stream_local_finish(s);
-	}
+	else if (what & BEV_EVENT_EOF)
+		stream_on_eof(s);
 	mux_leave(m);
 }
 
@@ -592,10 +659,7 @@ mux_schedule(struct gt_mux *m)
 			}
 			s->s_credit -= (int64_t)n;
 			s->s_from_sock += n;
-			if (s->s_rd_paused) {
-				s->s_rd_paused = 0;
-				bufferevent_enable(s->s_bev, EV_READ);
-			}
+			stream_read_update(s);
 			if (s->s_ctr != NULL) {
 				if (m->m_role == GT_MUX_SERVER)
 					s->s_ctr->bytes_in += n;
@@ -728,47 +792,10 @@ mux_on_connect_resp(struct gt_mux *m, const struct gt_frame *f)
 		return;
 	}
 	s->s_state = ST_OPEN;
-	bufferevent_enable(s->s_bev, EV_READ | EV_WRITE);
+	stream_read_update(s);
 	/* Bytes the user sent before the tunnel was ready are waiting. */
 	if (evbuffer_get_length(bufferevent_get_input(s->s_bev)) > 0)
 		stream_enqueue(s);
-}
-
-/*
- * Send what the socket's output holds right now, instead of waiting for
- * the bufferevent's EV_WRITE on the next loop pass: one loop pass less per
- * message on every hop. What the kernel does not take stays queued for the
- * bufferevent, and any error is left for it to report.
- */
-static void
-stream_write_now(struct mux_stream *s)
-{
-	struct evbuffer		*sout = bufferevent_get_output(s->s_bev);
-	struct evbuffer_iovec	 v[8];
-	struct iovec		 iov[8];
-	struct msghdr		 mh;
-	ssize_t			 w;
-	int			 n, i;
-
-	n = evbuffer_peek(sout, -1, NULL, v, 8);
-	if (n <= 0)
-		return;
-	if (n > 8)
-		n = 8;
-	for (i = 0; i < n; i++) {
-		iov[i].iov_base = v[i].iov_base;
-		iov[i].iov_len = v[i].iov_len;
-	}
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = iov;
-	mh.msg_iovlen = (size_t)n;
-	w = sendmsg(bufferevent_getfd(s->s_bev), &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	if (w > 0) {
-		/* A socket bufferevent freezes its output's front for itself. */
-		evbuffer_unfreeze(sout, 1);
-		evbuffer_drain(sout, (size_t)w);
-		evbuffer_freeze(sout, 1);
-	}
 }
 
 /* Data for a stream: straight into its socket's output. */
@@ -803,7 +830,7 @@ mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
 	}
 	/* A socket with a backlog is full: let the bufferevent wait for it. */
 	if (was_empty)
-		stream_write_now(s);
+		(void)gt_sockio_write_now(s->s_bev);
 	s->s_rwin -= f->data_len;
 	s->s_to_sock += f->data_len;
 	if (s->s_ctr != NULL) {
@@ -856,7 +883,7 @@ mux_on_close(struct gt_mux *m, const struct gt_frame *f)
 	}
 	s->s_state = ST_DRAINING;
 	stream_dequeue(s);
-	bufferevent_disable(s->s_bev, EV_READ);
+	stream_read_update(s);
 	stream_check_done(s);
 }
 
@@ -1177,7 +1204,6 @@ gt_mux_open(struct gt_mux *m, evutil_socket_t fd, const char *host,
 		return -1;
 	}
 	/* The user's bytes wait in the kernel until the client has connected. */
-	bufferevent_disable(s->s_bev, EV_READ);
 	bufferevent_enable(s->s_bev, EV_WRITE);
 	evtimer_add(s->s_timer, &tv);
 	mux_kick(m);
@@ -1205,7 +1231,8 @@ gt_mux_accept(struct gt_mux *m, uint32_t id, evutil_socket_t fd)
 	s->s_state = ST_OPEN;
 	gt_frame_add_connect_resp(mux_out(m), id, GT_STATUS_OK);
 	mux_kick(m);
-	bufferevent_enable(s->s_bev, EV_READ | EV_WRITE);
+	bufferevent_enable(s->s_bev, EV_WRITE);
+	stream_read_update(s);
 	return 0;
 }
 
