@@ -12,6 +12,7 @@ static const char	*certgen_out, *certgen_ca, *certgen_cn, *certgen_san;
 static const char	*certgen_key_type = "ec256";
 static long		 certgen_days;
 static int		 certgen_force;
+static int		 certgen_debug;
 
 #define FLAG_OUT	{ "out", GT_FLAG_STRING, &certgen_out, 0, 0, "DIR", \
 	"output folder (created 0700 if missing)" }
@@ -23,6 +24,8 @@ static int		 certgen_force;
 	"ec256|rsa2048", "key type (default ec256)" }
 #define FLAG_FORCE	{ "force", GT_FLAG_BOOL, &certgen_force, 0, 0, NULL, \
 	"replace existing files" }
+#define FLAG_DEBUG	{ "debug", GT_FLAG_BOOL, &certgen_debug, 0, 0, NULL, \
+	"debug logging" }
 #define FLAG_END	{ NULL, 0, NULL, 0, 0, NULL, NULL }
 
 static const struct gt_flag certgen_init_flags[] = {
@@ -31,13 +34,13 @@ static const struct gt_flag certgen_init_flags[] = {
 	    "server common name (default localhost)" },
 	{ "san", GT_FLAG_STRING, &certgen_san, 0, 0, "LIST",
 	    "server names (default DNS:localhost,IP:127.0.0.1)" },
-	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_END
+	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_DEBUG, FLAG_END
 };
 static const struct gt_flag certgen_ca_flags[] = {
 	FLAG_OUT,
 	{ "cn", GT_FLAG_STRING, &certgen_cn, 0, 0, "NAME",
 	    "CA common name (default \"gt CA\")" },
-	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_END
+	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_DEBUG, FLAG_END
 };
 static const struct gt_flag certgen_server_flags[] = {
 	FLAG_OUT, FLAG_CA,
@@ -45,13 +48,13 @@ static const struct gt_flag certgen_server_flags[] = {
 	    "server common name (required)" },
 	{ "san", GT_FLAG_STRING, &certgen_san, 0, 0, "DNS:a,IP:1.2.3.4",
 	    "server names (default: the CN)" },
-	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_END
+	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_DEBUG, FLAG_END
 };
 static const struct gt_flag certgen_client_flags[] = {
 	FLAG_OUT, FLAG_CA,
 	{ "cn", GT_FLAG_STRING, &certgen_cn, 0, 0, "NAME",
 	    "client name (required): the CN and the files NAME.crt, NAME.key" },
-	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_END
+	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_DEBUG, FLAG_END
 };
 
 static const struct {
@@ -139,6 +142,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 
+	if (certgen_debug)
+		gt_log_set_level(GT_LOG_DEBUG);
 	memset(&o, 0, sizeof(o));
 	o.o_out = certgen_out;
 	o.o_ca = certgen_ca;
