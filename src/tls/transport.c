@@ -521,68 +521,55 @@ conn_closing_step(struct gt_conn *c, short what)
 	}
 }
 
-/* EV_READ on the socket: whoever is waiting for readability goes on. */
+/*
+ * Readable or writable while OPEN. A pass blocked on the other direction
+ * (TLS may need to read to write, or write to read) goes first.
+ */
 static void
-conn_readcb(evutil_socket_t fd, short what, void *arg)
+conn_open_io(struct gt_conn *c, int readable)
 {
-	struct gt_conn	*c = arg;
-
-	(void)fd;
-	(void)what;
-	conn_ref(c);
-	switch (c->conn_state) {
-	case CONN_CONNECTING:
-		break;
-	case CONN_HANDSHAKE:
-		conn_handshake(c);
-		break;
-	case CONN_OPEN:
+	if (readable) {
 		if (c->conn_wr_wants_r) {
 			c->conn_wr_wants_r = 0;
 			if (conn_write_pass(c))
-				break;
+				return;
 		}
 		if (c->conn_state == CONN_OPEN && c->conn_reading)
 			conn_read_pass(c);
-		break;
-	case CONN_CLOSING:
-		conn_closing_step(c, EV_READ);
-		break;
-	case CONN_CLOSED:
-		break;
+		return;
 	}
-	conn_update(c);
-	conn_unref(c);
+	if (c->conn_rd_wants_w) {
+		c->conn_rd_wants_w = 0;
+		if (c->conn_reading && conn_read_pass(c))
+			return;
+	}
+	c->conn_wblocked = 0;
+	if (c->conn_state == CONN_OPEN && !c->conn_wr_wants_r)
+		conn_write_pass(c);
 }
 
-/* EV_WRITE on the socket: connect done, handshake step, or send. */
+/* EV_READ or EV_WRITE on the socket: whoever waits for it goes on. */
 static void
-conn_writecb(evutil_socket_t fd, short what, void *arg)
+conn_iocb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gt_conn	*c = arg;
+	int		 readable = (what & EV_READ) != 0;
 
 	(void)fd;
-	(void)what;
 	conn_ref(c);
 	switch (c->conn_state) {
 	case CONN_CONNECTING:
-		conn_connected(c);
+		if (!readable)
+			conn_connected(c);
 		break;
 	case CONN_HANDSHAKE:
 		conn_handshake(c);
 		break;
 	case CONN_OPEN:
-		if (c->conn_rd_wants_w) {
-			c->conn_rd_wants_w = 0;
-			if (c->conn_reading && conn_read_pass(c))
-				break;
-		}
-		c->conn_wblocked = 0;
-		if (c->conn_state == CONN_OPEN && !c->conn_wr_wants_r)
-			conn_write_pass(c);
+		conn_open_io(c, readable);
 		break;
 	case CONN_CLOSING:
-		conn_closing_step(c, EV_WRITE);
+		conn_closing_step(c, readable ? EV_READ : EV_WRITE);
 		break;
 	case CONN_CLOSED:
 		break;
@@ -665,9 +652,9 @@ conn_new(struct event_base *base, evutil_socket_t fd,
 	snprintf(c->conn_addr, sizeof(c->conn_addr), "unknown");
 	if (evutil_make_socket_nonblocking(fd) == -1 ||
 	    (c->conn_rev = event_new(base, fd, EV_READ | EV_PERSIST,
-	    conn_readcb, c)) == NULL ||
+	    conn_iocb, c)) == NULL ||
 	    (c->conn_wev = event_new(base, fd, EV_WRITE | EV_PERSIST,
-	    conn_writecb, c)) == NULL ||
+	    conn_iocb, c)) == NULL ||
 	    (c->conn_resched = evtimer_new(base, conn_reschedcb, c)) == NULL ||
 	    (c->conn_wdefer = event_new(base, -1, 0, conn_wdefercb, c)) == NULL ||
 	    (c->conn_in = evbuffer_new()) == NULL ||
