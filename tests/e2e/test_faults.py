@@ -436,20 +436,8 @@ def test_target_that_never_accepts():
     srv = tunlib.tunnel_server()
     cli = tunlib.Client(srv)
     tunlib.wait_clients(srv, 1)
-    # A listener whose accept queue is full: further SYNs go unanswered.
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    dead.listen(0)
+    dead, fillers = tunlib.dead_listener()
     dport = dead.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        f = socket.socket()
-        f.setblocking(False)
-        try:
-            f.connect(("127.0.0.1", dport))
-        except BlockingIOError:
-            pass
-        fillers.append(f)
     echo = gtlib.echo_server()
     maps = {"tunnel": tunlib.tunnel_mapping(srv, dport),
             "direct": direct_mapping(srv, dport)}

@@ -136,7 +136,15 @@ def test_stalled_reader_does_not_stall_neighbours():
 
     t = threading.Thread(target=pusher, daemon=True)
     t.start()
-    time.sleep(0.5)   # let the pusher fill every buffer on the path (not a wait on a condition: a load)
+    last = [-1]
+
+    def sender_blocked():
+        cur, prev = sent[0], last[0]
+        last[0] = cur
+        return cur > 0 and cur == prev
+
+    # Every buffer on the path is full once the sender stops advancing.
+    wait_until(sender_blocked, 20, interval=0.2, what="the stalled sender to block")
     stalled_at = sent[0]
     lat = roundtrips(fast_port, 500)
     lat.sort()
@@ -169,20 +177,8 @@ def test_dead_target_delays_no_other_stream():
     srv = tunlib.tunnel_server()
     tunlib.Client(srv)
     tunlib.wait_clients(srv, 1)
-    # A listener whose accept queue is full: further SYNs go unanswered.
-    dead = socket.socket()
-    dead.bind(("127.0.0.1", 0))
-    dead.listen(0)
+    dead, fillers = tunlib.dead_listener()
     dport = dead.getsockname()[1]
-    fillers = []
-    for _ in range(4):
-        f = socket.socket()
-        f.setblocking(False)
-        try:
-            f.connect(("127.0.0.1", dport))
-        except BlockingIOError:
-            pass
-        fillers.append(f)
     echo = gtlib.echo_server()
     dead_map = tunlib.tunnel_mapping(srv, dport)
     live_map = tunlib.tunnel_mapping(srv, echo.port)

@@ -344,3 +344,23 @@ def is_asan_build():
     # gcc links libasan.so (only __asan_init and the library name show in
     # the program); clang links the runtime in (its messages show).
     return any(k in blob for k in (b"__asan_init", b"libasan.so", b"AddressSanitizer"))
+
+
+def dead_listener():
+    """A 127.0.0.1 listener whose accept queue is full, so that further SYNs
+    go unanswered (a target that never accepts). Returns it and the sockets
+    that fill its queue; the caller closes them all."""
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead.listen(0)
+    port = dead.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        f = socket.socket()
+        f.setblocking(False)
+        try:
+            f.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(f)
+    return dead, fillers
