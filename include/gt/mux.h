@@ -1,5 +1,5 @@
 /*
- * mux.h: many TCP sessions over one tunnel connection (a gt_conn), with
+ * mux.h: many TCP sessions over one tunnel connection (a gt_ep), with
  * go-tunnel's frames and gt's negotiated extensions: per-stream credit flow
  * control, half-close, refusal codes (docs/PROTOCOL.md). The mux owns the
  * local socket of each stream; it knows nothing of TLS.
@@ -13,7 +13,7 @@
 #include <event2/util.h>
 
 struct event_base;
-struct gt_conn;
+struct gt_ep;
 struct gt_counters;
 struct gt_mux;
 
@@ -48,7 +48,7 @@ struct gt_mux_cbs {
 };
 
 /* Take over conn (owned from now on; it must be READY). NULL on ENOMEM (conn freed). */
-struct gt_mux *gt_mux_new(struct event_base *, struct gt_conn *,
+struct gt_mux *gt_mux_new(struct event_base *, struct gt_ep *,
 	    const struct gt_mux_params *, const struct gt_mux_cbs *, void *arg);
 /* Close every stream and the connection now. Safe inside any mux callback (deferred). */
 void	gt_mux_free(struct gt_mux *);

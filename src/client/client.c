@@ -22,7 +22,7 @@
 #include "gt/log.h"
 #include "gt/mux.h"
 #include "gt/proto.h"
-#include "gt/transport.h"
+#include "gt/endpoint.h"
 
 #define CLIENT_HANDSHAKE_TIMEOUT	15	/* seconds */
 #define CLIENT_SESSION_LASTED		10	/* seconds up that reset the backoff */
@@ -49,7 +49,7 @@ struct gt_client {
 	struct gt_client_opts		 c_opts;
 	char				 c_server[300];	/* host:port, for logs */
 	struct gt_tls_ctx		*c_tls;
-	struct gt_conn			*c_conn;	/* during connect/handshake */
+	struct gt_ep			*c_conn;	/* during connect/handshake */
 	struct gt_mux			*c_mux;		/* while up */
 	struct event			*c_retry;
 	struct evdns_getaddrinfo_request *c_req;
@@ -295,14 +295,14 @@ client_mux_closed(struct gt_mux *mux, const char *why, void *arg)
 
 /* Connect and handshake events. */
 static void
-client_conn_cb(struct gt_conn *conn, enum gt_conn_ev ev, void *arg)
+client_conn_cb(struct gt_ep *conn, enum gt_ep_ev ev, void *arg)
 {
 	struct gt_client	*c = arg;
 	struct gt_mux_params	 p;
 	struct gt_mux_cbs	 cbs;
 
 	switch (ev) {
-	case GT_CONN_EV_READY:
+	case GT_EP_EV_READY:
 		c->c_conn = NULL;
 		memset(&p, 0, sizeof(p));
 		p.role = GT_MUX_CLIENT;
@@ -312,19 +312,19 @@ client_conn_cb(struct gt_conn *conn, enum gt_conn_ev ev, void *arg)
 		cbs.connect_request = client_connect_request;
 		cbs.closed = client_mux_closed;
 		log_info("client", "connected to %s (%s)", c->c_server,
-		    gt_conn_cipher(conn));
+		    gt_ep_cipher(conn));
 		c->c_up_since = client_now();
 		if ((c->c_mux = gt_mux_new(c->c_base, conn, &p, &cbs, c)) == NULL) {
 			log_warnx("client", "cannot start the tunnel");
 			client_retry(c);
 		}
 		break;
-	case GT_CONN_EV_ERROR:
-	case GT_CONN_EV_EOF:
+	case GT_EP_EV_ERROR:
+	case GT_EP_EV_EOF:
 		log_warnx("client", "connection to %s failed: %s", c->c_server,
-		    ev == GT_CONN_EV_EOF ? "closed by server" : gt_conn_error(conn));
+		    ev == GT_EP_EV_EOF ? "closed by server" : gt_ep_error(conn));
 		c->c_conn = NULL;
-		gt_conn_free(conn);
+		gt_ep_free(conn);
 		client_retry(c);
 		break;
 	default:
@@ -351,16 +351,16 @@ client_dial_server(struct gt_client *c, const struct sockaddr *sa, socklen_t len
 		return;
 	}
 	if (c->c_tls != NULL)
-		c->c_conn = gt_conn_tls_client(c->c_base, fd, c->c_tls,
+		c->c_conn = gt_ep_tls_client(c->c_base, fd, c->c_tls,
 		    c->c_opts.server_name, client_conn_cb, c);
 	else
-		c->c_conn = gt_conn_plain(c->c_base, fd, client_conn_cb, c);
+		c->c_conn = gt_ep_plain(c->c_base, fd, client_conn_cb, c);
 	if (c->c_conn == NULL) {
 		log_warnx("client", "cannot set up the connection");
 		client_retry(c);
 		return;
 	}
-	gt_conn_set_handshake_timeout(c->c_conn, CLIENT_HANDSHAKE_TIMEOUT);
+	gt_ep_set_handshake_timeout(c->c_conn, CLIENT_HANDSHAKE_TIMEOUT);
 }
 
 /* The resolver answered for the server's name. */
@@ -490,7 +490,7 @@ gt_client_free(struct gt_client *c)
 	if (c->c_mux != NULL)
 		gt_mux_free(c->c_mux);
 	if (c->c_conn != NULL)
-		gt_conn_free(c->c_conn);
+		gt_ep_free(c->c_conn);
 	if (c->c_retry != NULL)
 		event_free(c->c_retry);
 	if (c->c_tls != NULL)

@@ -25,7 +25,7 @@
 #include "gt/frame.h"
 #include "gt/mux.h"
 #include "gt/proto.h"
-#include "gt/transport.h"
+#include "gt/endpoint.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -140,7 +140,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_env		 e;
 	struct gt_mux_params	 p;
 	struct gt_mux_cbs	 cbs;
-	struct gt_conn		*c;
+	struct gt_ep		*c;
 	struct evbuffer		*hello;
 	uint8_t			 ctl;
 	size_t			 chunk, off, n;
@@ -158,7 +158,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((e.base = event_base_new()) == NULL || fuzz_pair(fds) == -1)
 		abort();
 	e.peer = fds[1];
-	if ((c = gt_conn_plain(e.base, fds[0], NULL, NULL)) == NULL)
+	if ((c = gt_ep_plain(e.base, fds[0], NULL, NULL)) == NULL)
 		abort();
 	memset(&p, 0, sizeof(p));
 	p.role = (ctl & 0x80) ? GT_MUX_CLIENT : GT_MUX_SERVER;

@@ -38,7 +38,7 @@
 #include "gt/mux.h"
 #include "gt/proto.h"
 #include "gt/sockio.h"
-#include "gt/transport.h"
+#include "gt/endpoint.h"
 
 #define MUX_OUT_HIWAT		(128 * 1024)	/* tunnel output we fill up to */
 #define MUX_OUT_LOWAT		(48 * 1024)	/* refill when drained to this */
@@ -88,7 +88,7 @@ TAILQ_HEAD(stream_q, mux_stream);
 
 struct gt_mux {
 	struct event_base	*m_base;
-	struct gt_conn		*m_conn;
+	struct gt_ep		*m_conn;
 	enum gt_mux_role	 m_role;
 	char			*m_name;
 	char			 m_peer[64];
@@ -124,7 +124,7 @@ struct gt_mux {
 	char			 m_why[128];
 };
 
-static void	mux_conn_cb(struct gt_conn *, enum gt_conn_ev, void *);
+static void	mux_conn_cb(struct gt_ep *, enum gt_ep_ev, void *);
 static void	mux_process_input(struct gt_mux *);
 static void	mux_fail(struct gt_mux *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
@@ -240,14 +240,14 @@ mux_unlink(struct gt_mux *m, struct mux_stream *s)
 static struct evbuffer *
 mux_out(struct gt_mux *m)
 {
-	return gt_conn_output(m->m_conn);
+	return gt_ep_output(m->m_conn);
 }
 
 /* Ask the transport to send what the output holds. */
 static void
 mux_kick(struct gt_mux *m)
 {
-	gt_conn_kick(m->m_conn);
+	gt_ep_kick(m->m_conn);
 }
 
 /* A status code the peer understands on this stream. */
@@ -399,7 +399,7 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 	if (s->s_blocking) {
 		s->s_blocking = 0;
 		if (--m->m_rx_blocked == 0 && !m->m_closed) {
-			gt_conn_read_enable(m->m_conn, 1);
+			gt_ep_read_enable(m->m_conn, 1);
 			if (m->m_sched != NULL)
 				event_active(m->m_sched, EV_READ, 0);
 		}
@@ -488,7 +488,7 @@ stream_writecb(struct bufferevent *bev, void *arg)
 	if (s->s_blocking) {
 		s->s_blocking = 0;
 		if (--m->m_rx_blocked == 0 && !m->m_closed) {
-			gt_conn_read_enable(m->m_conn, 1);
+			gt_ep_read_enable(m->m_conn, 1);
 			event_active(m->m_sched, EV_READ, 0);
 		}
 	}
@@ -845,7 +845,7 @@ mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
 		if (pending > MUX_BASE_SOCK_LIMIT) {
 			s->s_blocking = 1;
 			if (m->m_rx_blocked++ == 0)
-				gt_conn_read_enable(m->m_conn, 0);
+				gt_ep_read_enable(m->m_conn, 0);
 		}
 	}
 }
@@ -907,7 +907,7 @@ mux_on_shutdown(struct gt_mux *m, const struct gt_frame *f)
 static void
 mux_process_input(struct gt_mux *m)
 {
-	struct evbuffer	*in = gt_conn_input(m->m_conn);
+	struct evbuffer	*in = gt_ep_input(m->m_conn);
 	struct gt_frame	 f;
 	int		 r;
 
@@ -965,27 +965,27 @@ mux_process_input(struct gt_mux *m)
 
 /* Transport events on the tunnel connection. */
 static void
-mux_conn_cb(struct gt_conn *c, enum gt_conn_ev ev, void *arg)
+mux_conn_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 {
 	struct gt_mux *m = arg;
 
 	(void)c;
 	mux_enter(m);
 	switch (ev) {
-	case GT_CONN_EV_READ:
+	case GT_EP_EV_READ:
 		mux_process_input(m);
 		break;
-	case GT_CONN_EV_DRAINED:
+	case GT_EP_EV_DRAINED:
 		mux_schedule(m);
 		break;
-	case GT_CONN_EV_EOF:
+	case GT_EP_EV_EOF:
 		mux_process_input(m);
 		mux_fail(m, "peer closed the tunnel");
 		break;
-	case GT_CONN_EV_ERROR:
-		mux_fail(m, "%s", gt_conn_error(c));
+	case GT_EP_EV_ERROR:
+		mux_fail(m, "%s", gt_ep_error(c));
 		break;
-	case GT_CONN_EV_READY:
+	case GT_EP_EV_READY:
 		break;
 	}
 	mux_leave(m);
@@ -1063,13 +1063,13 @@ mux_fail(struct gt_mux *m, const char *fmt, ...)
 			stream_teardown(s, "tunnel ended", -1);
 	if (m->m_tick != NULL)
 		event_del(m->m_tick);
-	gt_conn_read_enable(m->m_conn, 0);
+	gt_ep_read_enable(m->m_conn, 0);
 	if (m->m_reaper != NULL)
 		event_active(m->m_reaper, EV_TIMEOUT, 0);
 }
 
 struct gt_mux *
-gt_mux_new(struct event_base *base, struct gt_conn *conn,
+gt_mux_new(struct event_base *base, struct gt_ep *conn,
     const struct gt_mux_params *p, const struct gt_mux_cbs *cbs, void *arg)
 {
 	struct gt_mux	*m;
@@ -1099,7 +1099,7 @@ gt_mux_new(struct event_base *base, struct gt_conn *conn,
 	m->m_started = time(NULL);
 	m->m_last_rx = m->m_last_ping = mux_now();
 	TAILQ_INIT(&m->m_readyq);
-	peer = gt_conn_peer_addr(conn);
+	peer = gt_ep_peer_addr(conn);
 	snprintf(m->m_peer, sizeof(m->m_peer), "%s", peer ? peer : "?");
 	m->m_name = strdup(p->name ? p->name : m->m_peer);
 	m->m_tsize = 64;
@@ -1113,17 +1113,17 @@ gt_mux_new(struct event_base *base, struct gt_conn *conn,
 		return NULL;
 	}
 	event_add(m->m_tick, &tick);
-	gt_conn_set_lowat(conn, MUX_OUT_LOWAT);
-	gt_conn_setcb(conn, mux_conn_cb, m);
+	gt_ep_set_lowat(conn, MUX_OUT_LOWAT);
+	gt_ep_setcb(conn, mux_conn_cb, m);
 	/* The client speaks first; the server answers (PROTOCOL.md). */
 	if (m->m_role == GT_MUX_CLIENT)
 		mux_send_hello(m);
 	/* Frames may have arrived with the end of the handshake. */
-	if (evbuffer_get_length(gt_conn_input(conn)) > 0)
+	if (evbuffer_get_length(gt_ep_input(conn)) > 0)
 		event_active(m->m_sched, EV_READ, 0);
 	return m;
 fail:
-	gt_conn_free(conn);
+	gt_ep_free(conn);
 	return NULL;
 }
 
@@ -1146,7 +1146,7 @@ mux_destroy(struct gt_mux *m)
 	if (m->m_reaper != NULL)
 		event_free(m->m_reaper);
 	if (m->m_conn != NULL)
-		gt_conn_free(m->m_conn);
+		gt_ep_free(m->m_conn);
 	free(m->m_table);
 	free(m->m_name);
 	free(m);

@@ -22,7 +22,7 @@
 #include "gt/mux.h"
 #include "gt/proto.h"
 #include "gt/registry.h"
-#include "gt/transport.h"
+#include "gt/endpoint.h"
 #include "gt/tunnel.h"
 
 #define TUN_HANDSHAKE_TIMEOUT	10	/* seconds */
@@ -33,7 +33,7 @@
 struct tun_pending {
 	TAILQ_ENTRY(tun_pending)	 tp_link;	/* oldest first */
 	struct gt_tunnel_server		*tp_srv;
-	struct gt_conn			*tp_conn;
+	struct gt_ep			*tp_conn;
 	struct sockaddr_storage		 tp_addr;
 };
 
@@ -74,7 +74,7 @@ tun_pending_free(struct tun_pending *tp)
 	TAILQ_REMOVE(&ts->ts_pending, tp, tp_link);
 	ts->ts_npending--;
 	if (tp->tp_conn != NULL)
-		gt_conn_free(tp->tp_conn);
+		gt_ep_free(tp->tp_conn);
 	free(tp);
 }
 
@@ -125,7 +125,7 @@ tun_make_room(struct gt_tunnel_server *ts, const struct sockaddr *sa)
 		ts->ts_evict_logged = now;
 		log_warnx("tunnel", "too many handshakes in flight (%u, %u from %s):"
 		    " dropping the oldest", ts->ts_npending, same,
-		    gt_conn_peer_addr(oldest->tp_conn));
+		    gt_ep_peer_addr(oldest->tp_conn));
 	}
 	tun_pending_free(oldest);
 }
@@ -158,21 +158,21 @@ static void
 tun_ready(struct tun_pending *tp)
 {
 	struct gt_tunnel_server	*ts = tp->tp_srv;
-	struct gt_conn		*c = tp->tp_conn;
+	struct gt_ep		*c = tp->tp_conn;
 	struct tun_client	*tc, *old;
 	struct gt_mux		*replaced;
 	struct gt_mux_params	 p;
 	struct gt_mux_cbs	 cbs;
 	char			 name[128];
-	const char		*cn = gt_conn_peer_cn(c);
+	const char		*cn = gt_ep_peer_cn(c);
 
 	snprintf(name, sizeof(name), "%s", cn != NULL ? cn :
-	    gt_conn_peer_addr(c));
+	    gt_ep_peer_addr(c));
 	tp->tp_conn = NULL;
 	tun_pending_free(tp);
 	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
 		log_warnx("tunnel", "client %s: out of memory", name);
-		gt_conn_free(c);
+		gt_ep_free(c);
 		return;
 	}
 	memset(&p, 0, sizeof(p));
@@ -184,7 +184,7 @@ tun_ready(struct tun_pending *tp)
 	memset(&cbs, 0, sizeof(cbs));
 	cbs.closed = tun_mux_closed;
 	log_info("tunnel", "client %s connected from %s (%s)", name,
-	    gt_conn_peer_addr(c), gt_conn_cipher(c));
+	    gt_ep_peer_addr(c), gt_ep_cipher(c));
 	if ((tc->tc_mux = gt_mux_new(ts->ts_base, c, &p, &cbs, tc)) == NULL) {
 		log_warnx("tunnel", "client %s: cannot start the tunnel", name);
 		free(tc);
@@ -207,22 +207,22 @@ tun_ready(struct tun_pending *tp)
 
 /* Transport events during the handshake. */
 static void
-tun_handshake_cb(struct gt_conn *c, enum gt_conn_ev ev, void *arg)
+tun_handshake_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 {
 	struct tun_pending *tp = arg;
 
 	switch (ev) {
-	case GT_CONN_EV_READY:
+	case GT_EP_EV_READY:
 		tun_ready(tp);
 		break;
-	case GT_CONN_EV_ERROR:
-		log_warnx("tunnel", "refused %s: %s", gt_conn_peer_addr(c),
-		    gt_conn_error(c));
+	case GT_EP_EV_ERROR:
+		log_warnx("tunnel", "refused %s: %s", gt_ep_peer_addr(c),
+		    gt_ep_error(c));
 		tun_pending_free(tp);
 		break;
-	case GT_CONN_EV_EOF:
+	case GT_EP_EV_EOF:
 		log_warnx("tunnel", "refused %s: closed during the handshake",
-		    gt_conn_peer_addr(c));
+		    gt_ep_peer_addr(c));
 		tun_pending_free(tp);
 		break;
 	default:
@@ -249,10 +249,10 @@ tun_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		memcpy(&tp->tp_addr, sa, (size_t)salen);
 	evutil_make_socket_nonblocking(fd);
 	if (ts->ts_tls != NULL)
-		tp->tp_conn = gt_conn_tls_server(ts->ts_base, fd, ts->ts_tls,
+		tp->tp_conn = gt_ep_tls_server(ts->ts_base, fd, ts->ts_tls,
 		    tun_handshake_cb, tp);
 	else
-		tp->tp_conn = gt_conn_plain(ts->ts_base, fd, tun_handshake_cb, tp);
+		tp->tp_conn = gt_ep_plain(ts->ts_base, fd, tun_handshake_cb, tp);
 	if (tp->tp_conn == NULL) {
 		log_warnx("tunnel", "cannot set up a tunnel connection");
 		free(tp);
@@ -260,7 +260,7 @@ tun_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	}
 	TAILQ_INSERT_TAIL(&ts->ts_pending, tp, tp_link);
 	ts->ts_npending++;
-	gt_conn_set_handshake_timeout(tp->tp_conn, TUN_HANDSHAKE_TIMEOUT);
+	gt_ep_set_handshake_timeout(tp->tp_conn, TUN_HANDSHAKE_TIMEOUT);
 }
 
 /* Accept again after running out of file descriptors. */

@@ -35,14 +35,14 @@
 #include "gt/mux.h"
 #include "gt/proto.h"
 #include "gt/registry.h"
-#include "gt/transport.h"
+#include "gt/endpoint.h"
 
 #include "fwd_harness.h"
 
 /* ---- a tunnel in this process ---- */
 
 struct tunnel {
-	struct gt_conn	*sc, *cc;
+	struct gt_ep	*sc, *cc;
 	int		 sready, cready;
 	struct gt_mux	*smux, *cmux;
 	uint16_t	 echo_port;
@@ -51,14 +51,14 @@ struct tunnel {
 
 /* Connection events before the muxes take over: note READY. */
 static void
-tunnel_conn_cb(struct gt_conn *c, enum gt_conn_ev ev, void *arg)
+tunnel_conn_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 {
 	int *ready = arg;
 
 	(void)c;
-	if (ev == GT_CONN_EV_READY)
+	if (ev == GT_EP_EV_READY)
 		*ready = 1;
-	else if (ev == GT_CONN_EV_ERROR || ev == GT_CONN_EV_EOF)
+	else if (ev == GT_EP_EV_ERROR || ev == GT_EP_EV_EOF)
 		*ready = -1;
 }
 
@@ -124,8 +124,8 @@ tunnel_open(struct tunnel *tn)
 	close(lfd);
 	evutil_make_socket_nonblocking(cfd);
 	evutil_make_socket_nonblocking(sfd);
-	tn->sc = gt_conn_plain(base, sfd, tunnel_conn_cb, &tn->sready);
-	tn->cc = gt_conn_plain(base, cfd, tunnel_conn_cb, &tn->cready);
+	tn->sc = gt_ep_plain(base, sfd, tunnel_conn_cb, &tn->sready);
+	tn->cc = gt_ep_plain(base, cfd, tunnel_conn_cb, &tn->cready);
 	assert_non_null(tn->sc);
 	assert_non_null(tn->cc);
 	assert_true(wait_for(cond_tunnel_ready, tn));

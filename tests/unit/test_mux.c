@@ -23,7 +23,7 @@
 #include "gt/frame.h"
 #include "gt/mux.h"
 #include "gt/proto.h"
-#include "gt/transport.h"
+#include "gt/endpoint.h"
 
 #define MAXS	8
 
@@ -123,9 +123,9 @@ mkmux(int fd, enum gt_mux_role role, uint32_t caps, struct side *side,
 {
 	struct gt_mux_params	p;
 	struct gt_mux_cbs	cbs;
-	struct gt_conn		*c;
+	struct gt_ep		*c;
 
-	c = gt_conn_plain(E.base, fd, NULL, NULL);
+	c = gt_ep_plain(E.base, fd, NULL, NULL);
 	assert_non_null(c);
 	memset(&p, 0, sizeof(p));
 	p.role = role;

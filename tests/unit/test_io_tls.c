@@ -23,7 +23,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
-#include "gt/transport.h"
+#include "gt/endpoint.h"
 
 #define MIB		(1024 * 1024)
 #define FILL_MAX	(256 * 1024)	/* sender keeps output below this */
@@ -36,7 +36,7 @@ struct harness;
 struct peer {
 	struct harness	*h;
 	const char	*name;
-	struct gt_conn	*c;
+	struct gt_ep	*c;
 	unsigned	 seed;		/* pattern of what this peer sends */
 	unsigned	 rseed;		/* pattern of what it receives */
 	size_t		 to_send, sent, recvd, recvd_at_eof;
@@ -188,7 +188,7 @@ peer_fill(struct peer *p)
 
 	if (p->c == NULL || !p->ready)
 		return;
-	out = gt_conn_output(p->c);
+	out = gt_ep_output(p->c);
 	while (p->sent < p->to_send && evbuffer_get_length(out) < FILL_MAX) {
 		n = p->to_send - p->sent;
 		if (n > sizeof(chunk))
@@ -198,10 +198,10 @@ peer_fill(struct peer *p)
 		assert_int_equal(evbuffer_add(out, chunk, n), 0);
 		p->sent += n;
 	}
-	gt_conn_kick(p->c);
+	gt_ep_kick(p->c);
 	if (p->shutdown_when_sent && p->sent == p->to_send) {
 		p->shutdown_when_sent = 0;
-		gt_conn_shutdown(p->c);
+		gt_ep_shutdown(p->c);
 	}
 }
 
@@ -209,7 +209,7 @@ peer_fill(struct peer *p)
 static void
 peer_consume(struct peer *p)
 {
-	struct evbuffer		*in = gt_conn_input(p->c);
+	struct evbuffer		*in = gt_ep_input(p->c);
 	struct evbuffer_iovec	 v[8];
 	int			 n, i;
 	size_t			 j, total = 0;
@@ -234,45 +234,45 @@ peer_consume(struct peer *p)
 
 /* The one callback of every test connection. */
 static void
-peer_cb(struct gt_conn *c, enum gt_conn_ev ev, void *arg)
+peer_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 {
 	struct peer	*p = arg;
 	struct harness	*h = p->h;
 
 	assert_ptr_equal(c, p->c);
 	switch (ev) {
-	case GT_CONN_EV_READY:
+	case GT_EP_EV_READY:
 		p->ready++;
-		if (gt_conn_peer_cn(c) != NULL)
-			snprintf(p->cn, sizeof(p->cn), "%s", gt_conn_peer_cn(c));
-		snprintf(p->cipher, sizeof(p->cipher), "%s", gt_conn_cipher(c));
+		if (gt_ep_peer_cn(c) != NULL)
+			snprintf(p->cn, sizeof(p->cn), "%s", gt_ep_peer_cn(c));
+		snprintf(p->cipher, sizeof(p->cipher), "%s", gt_ep_cipher(c));
 		peer_fill(p);
 		break;
-	case GT_CONN_EV_READ:
+	case GT_EP_EV_READ:
 		p->reads++;
 		peer_consume(p);
 		if (p->pause_at && !p->paused && p->recvd >= p->pause_at) {
 			p->paused = 1;
-			gt_conn_read_enable(c, 0);
+			gt_ep_read_enable(c, 0);
 		}
 		peer_fill(p);
 		break;
-	case GT_CONN_EV_DRAINED:
+	case GT_EP_EV_DRAINED:
 		p->drained++;
 		peer_fill(p);
 		break;
-	case GT_CONN_EV_EOF:
+	case GT_EP_EV_EOF:
 		p->eof++;
-		p->recvd_at_eof = p->recvd + evbuffer_get_length(gt_conn_input(c));
+		p->recvd_at_eof = p->recvd + evbuffer_get_length(gt_ep_input(c));
 		break;
-	case GT_CONN_EV_ERROR:
+	case GT_EP_EV_ERROR:
 		p->error++;
-		snprintf(p->err, sizeof(p->err), "%s", gt_conn_error(c));
+		snprintf(p->err, sizeof(p->err), "%s", gt_ep_error(c));
 		break;
 	}
 	if ((int)ev == p->free_on || (p->free_on_end &&
-	    (ev == GT_CONN_EV_EOF || ev == GT_CONN_EV_ERROR))) {
-		gt_conn_free(c);
+	    (ev == GT_EP_EV_EOF || ev == GT_EP_EV_ERROR))) {
+		gt_ep_free(c);
 		p->c = NULL;
 		p->freed = 1;
 	}
@@ -307,7 +307,7 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (!h->b.paused || h->b.resumed || h->a.c == NULL)
 		return;
-	len = evbuffer_get_length(gt_conn_output(h->a.c));
+	len = evbuffer_get_length(gt_ep_output(h->a.c));
 	if (len == h->last_out && h->a.sent == h->last_sent)
 		h->stalls++;
 	else
@@ -316,7 +316,7 @@ poll_cb(evutil_socket_t fd, short what, void *arg)
 	h->last_sent = h->a.sent;
 	if (h->stalls >= 3) {
 		h->b.resumed = 1;
-		gt_conn_read_enable(h->b.c, 1);
+		gt_ep_read_enable(h->b.c, 1);
 	}
 }
 
@@ -366,8 +366,8 @@ harness_run(struct harness *h, int secs)
 static void
 harness_free(struct harness *h)
 {
-	gt_conn_free(h->a.c);
-	gt_conn_free(h->b.c);
+	gt_ep_free(h->a.c);
+	gt_ep_free(h->b.c);
 	event_free(h->deadline);
 	event_free(h->poll);
 	event_base_free(h->base);
@@ -424,19 +424,19 @@ test_plain_transfer(void **state)
 	(void)state;
 	tcp_pair(fds);
 	h->a.to_send = h->b.to_send = 8 * MIB;
-	h->a.c = gt_conn_plain(h->base, fds[0], peer_cb, &h->a);
-	h->b.c = gt_conn_plain(h->base, fds[1], peer_cb, &h->b);
+	h->a.c = gt_ep_plain(h->base, fds[0], peer_cb, &h->a);
+	h->b.c = gt_ep_plain(h->base, fds[1], peer_cb, &h->b);
 	assert_non_null(h->a.c);
 	assert_non_null(h->b.c);
-	gt_conn_set_lowat(h->a.c, LOWAT);
-	gt_conn_set_lowat(h->b.c, LOWAT);
+	gt_ep_set_lowat(h->a.c, LOWAT);
+	gt_ep_set_lowat(h->b.c, LOWAT);
 	harness_run(h, 30);
 	check_transfer(h, 8 * MIB);
 	assert_int_equal(h->a.ready, 1);
 	assert_string_equal(h->a.cipher, "plain");
-	assert_false(gt_conn_is_tls(h->a.c));
-	assert_null(gt_conn_peer_cn(h->b.c));
-	assert_memory_equal(gt_conn_peer_addr(h->a.c), "127.0.0.1:", 10);
+	assert_false(gt_ep_is_tls(h->a.c));
+	assert_null(gt_ep_peer_cn(h->b.c));
+	assert_memory_equal(gt_ep_peer_addr(h->a.c), "127.0.0.1:", 10);
 	harness_free(h);
 }
 
@@ -457,9 +457,9 @@ tls_pair(struct harness *h, const char *ccert, const char *ckey,
 	if (*cctx == NULL)
 		fail_msg("client ctx: %s", err);
 	tcp_pair(fds);
-	h->a.c = gt_conn_tls_client(h->base, fds[0], *cctx, name, peer_cb,
+	h->a.c = gt_ep_tls_client(h->base, fds[0], *cctx, name, peer_cb,
 	    &h->a);
-	h->b.c = gt_conn_tls_server(h->base, fds[1], *sctx, peer_cb, &h->b);
+	h->b.c = gt_ep_tls_server(h->base, fds[1], *sctx, peer_cb, &h->b);
 	assert_non_null(h->a.c);
 	assert_non_null(h->b.c);
 	/* The connections hold their own references. */
@@ -481,10 +481,10 @@ test_tls_transfer(void **state)
 	tls_pair(h, cpath("client.crt"), cpath("client.key"), "localhost",
 	    &s, &c);
 	pair_buf = 0;
-	gt_conn_set_lowat(h->a.c, LOWAT);
-	gt_conn_set_lowat(h->b.c, LOWAT);
-	gt_conn_set_handshake_timeout(h->a.c, 10);
-	gt_conn_set_handshake_timeout(h->b.c, 10);
+	gt_ep_set_lowat(h->a.c, LOWAT);
+	gt_ep_set_lowat(h->b.c, LOWAT);
+	gt_ep_set_handshake_timeout(h->a.c, 10);
+	gt_ep_set_handshake_timeout(h->b.c, 10);
 	harness_run(h, 60);
 	if (h->a.error || h->b.error)
 		fail_msg("a: %s b: %s", h->a.err, h->b.err);
@@ -493,11 +493,11 @@ test_tls_transfer(void **state)
 	assert_int_equal(h->b.ready, 1);
 	assert_true(h->b.paused && h->b.resumed);
 	assert_string_equal(h->b.cn, "client");
-	assert_null(gt_conn_peer_cn(h->a.c));
+	assert_null(gt_ep_peer_cn(h->a.c));
 	assert_non_null(strstr(h->a.cipher, "CHACHA20"));
 	assert_string_equal(h->a.cipher, h->b.cipher);
-	assert_true(gt_conn_is_tls(h->a.c));
-	assert_memory_equal(gt_conn_peer_addr(h->b.c), "127.0.0.1:", 10);
+	assert_true(gt_ep_is_tls(h->a.c));
+	assert_memory_equal(gt_ep_peer_addr(h->b.c), "127.0.0.1:", 10);
 	harness_free(h);
 }
 
@@ -588,10 +588,10 @@ test_tls_handshake_timeout(void **state)
 	assert_non_null(s);
 	tcp_pair(fds);
 	h->a.freed = 1;		/* fds[0] is a mute raw socket */
-	h->b.c = gt_conn_tls_server(h->base, fds[1], s, peer_cb, &h->b);
+	h->b.c = gt_ep_tls_server(h->base, fds[1], s, peer_cb, &h->b);
 	gt_tls_ctx_unref(s);
 	h->b.free_on_end = 1;
-	gt_conn_set_handshake_timeout(h->b.c, 1);
+	gt_ep_set_handshake_timeout(h->b.c, 1);
 	harness_run(h, 10);
 	assert_int_equal(h->b.error, 1);
 	assert_string_equal(h->b.err, "handshake timeout");
@@ -609,14 +609,14 @@ eof_case(int tls)
 
 	h->a.to_send = 300000;
 	h->a.shutdown_when_sent = 1;
-	h->b.free_on = GT_CONN_EV_EOF;
+	h->b.free_on = GT_EP_EV_EOF;
 	if (tls)
 		tls_pair(h, cpath("client.crt"), cpath("client.key"),
 		    "localhost", &s, &c);
 	else {
 		tcp_pair(fds);
-		h->a.c = gt_conn_plain(h->base, fds[0], peer_cb, &h->a);
-		h->b.c = gt_conn_plain(h->base, fds[1], peer_cb, &h->b);
+		h->a.c = gt_ep_plain(h->base, fds[0], peer_cb, &h->a);
+		h->b.c = gt_ep_plain(h->base, fds[1], peer_cb, &h->b);
 	}
 	harness_run(h, 20);
 	assert_int_equal(h->b.eof, 1);
@@ -648,7 +648,7 @@ test_free_in_callback(void **state)
 
 	(void)state;
 	h = harness_new(done_both_end);
-	h->b.free_on = GT_CONN_EV_READY;
+	h->b.free_on = GT_EP_EV_READY;
 	h->a.free_on_end = 1;
 	h->a.to_send = h->b.to_send = 1 * MIB;
 	tls_pair(h, cpath("client.crt"), cpath("client.key"), "localhost",
@@ -659,12 +659,12 @@ test_free_in_callback(void **state)
 	harness_free(h);
 
 	h = harness_new(done_both_end);
-	h->b.free_on = GT_CONN_EV_READ;
+	h->b.free_on = GT_EP_EV_READ;
 	h->a.free_on_end = 1;
 	h->a.to_send = 4 * MIB;
 	tcp_pair(fds);
-	h->a.c = gt_conn_plain(h->base, fds[0], peer_cb, &h->a);
-	h->b.c = gt_conn_plain(h->base, fds[1], peer_cb, &h->b);
+	h->a.c = gt_ep_plain(h->base, fds[0], peer_cb, &h->a);
+	h->b.c = gt_ep_plain(h->base, fds[1], peer_cb, &h->b);
 	harness_run(h, 20);
 	assert_int_equal(h->b.reads, 1);
 	assert_true(h->a.freed && h->b.freed);
@@ -673,8 +673,8 @@ test_free_in_callback(void **state)
 	/* Free right after creation, outside any callback. */
 	tcp_pair(fds);
 	h = harness_new(done_both_end);
-	h->a.c = gt_conn_plain(h->base, fds[0], peer_cb, &h->a);
-	gt_conn_free(h->a.c);
+	h->a.c = gt_ep_plain(h->base, fds[0], peer_cb, &h->a);
+	gt_ep_free(h->a.c);
 	h->a.c = NULL;
 	close(fds[1]);
 	harness_free(h);
@@ -703,7 +703,7 @@ test_connect_refused(void **state)
 		assert_true(errno == EINPROGRESS || errno == ECONNREFUSED);
 	close(l);
 	h->b.freed = 1;
-	h->a.c = gt_conn_plain(h->base, fd, peer_cb, &h->a);
+	h->a.c = gt_ep_plain(h->base, fd, peer_cb, &h->a);
 	assert_non_null(h->a.c);
 	harness_run(h, 10);
 	assert_int_equal(h->a.error, 1);

@@ -1,0 +1,184 @@
+/*
+ * tls_ctx.c: TLS material shared by endpoints (certificate, key, CA, random
+ * generator, the mbedTLS configuration), reference counted so that SIGHUP
+ * can swap it while live connections keep the old one.
+ */
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/error.h>
+
+#include "gt/log.h"
+#include "tls_local.h"
+
+const int tls_ciphersuites[] = {
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	0
+};
+
+/* Warn when a private key file is readable or writable by group/other. */
+static void
+tls_check_key_mode(const char *path)
+{
+	struct stat	st;
+
+	if (stat(path, &st) == 0 && (st.st_mode & 077) != 0)
+		log_warnx("tls", "key file %s is accessible by group/other "
+		    "(mode %03o); it should be 0600", path,
+		    (unsigned)(st.st_mode & 0777));
+}
+
+/* Shared constructor of both contexts. */
+static struct gt_tls_ctx *
+tls_ctx_new(int server, const char *cert, const char *key, const char *ca,
+    char *err, size_t errlen)
+{
+	static const char	 pers[] = "gt-tls";
+	struct gt_tls_ctx	*t;
+	char			 e[128];
+	int			 ret;
+
+	if (errlen > 0)
+		err[0] = '\0';
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->tls_refcnt = 1;
+	t->tls_server = server;
+	mbedtls_ssl_config_init(&t->tls_conf);
+	mbedtls_x509_crt_init(&t->tls_cert);
+	mbedtls_x509_crt_init(&t->tls_ca);
+	mbedtls_pk_init(&t->tls_key);
+	mbedtls_entropy_init(&t->tls_entropy);
+	mbedtls_ctr_drbg_init(&t->tls_drbg);
+
+	if ((ret = mbedtls_ctr_drbg_seed(&t->tls_drbg, mbedtls_entropy_func,
+	    &t->tls_entropy, (const unsigned char *)pers, sizeof(pers) - 1))) {
+		mbedtls_strerror(ret, e, sizeof(e));
+		snprintf(err, errlen, "random seed: %s", e);
+		goto fail;
+	}
+	if (ca == NULL) {
+		snprintf(err, errlen, "no CA file given");
+		goto fail;
+	}
+	if ((ret = mbedtls_x509_crt_parse_file(&t->tls_ca, ca)) != 0) {
+		mbedtls_strerror(ret, e, sizeof(e));
+		snprintf(err, errlen, "%s: %s", ca, e);
+		goto fail;
+	}
+	if (server && (cert == NULL || key == NULL)) {
+		snprintf(err, errlen, "server needs a certificate and a key");
+		goto fail;
+	}
+	if ((cert == NULL) != (key == NULL)) {
+		snprintf(err, errlen, "certificate and key go together");
+		goto fail;
+	}
+	if (cert != NULL) {
+		if ((ret = mbedtls_x509_crt_parse_file(&t->tls_cert,
+		    cert)) != 0) {
+			mbedtls_strerror(ret, e, sizeof(e));
+			snprintf(err, errlen, "%s: %s", cert, e);
+			goto fail;
+		}
+		tls_check_key_mode(key);
+		/* Never show key material: only the file name and the error. */
+		if ((ret = mbedtls_pk_parse_keyfile(&t->tls_key, key,
+		    NULL)) != 0) {
+			mbedtls_strerror(ret, e, sizeof(e));
+			snprintf(err, errlen, "%s: %s", key, e);
+			goto fail;
+		}
+		if ((ret = mbedtls_pk_check_pair(&t->tls_cert.pk,
+		    &t->tls_key)) != 0) {
+			snprintf(err, errlen, "%s does not match %s", key, cert);
+			goto fail;
+		}
+	}
+	if ((ret = mbedtls_ssl_config_defaults(&t->tls_conf,
+	    server ? MBEDTLS_SSL_IS_SERVER : MBEDTLS_SSL_IS_CLIENT,
+	    MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
+		mbedtls_strerror(ret, e, sizeof(e));
+		snprintf(err, errlen, "ssl config: %s", e);
+		goto fail;
+	}
+	mbedtls_ssl_conf_rng(&t->tls_conf, mbedtls_ctr_drbg_random,
+	    &t->tls_drbg);
+	mbedtls_ssl_conf_min_version(&t->tls_conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_max_version(&t->tls_conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+	    MBEDTLS_SSL_MINOR_VERSION_3);
+	mbedtls_ssl_conf_ciphersuites(&t->tls_conf, tls_ciphersuites);
+	mbedtls_ssl_conf_authmode(&t->tls_conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+	mbedtls_ssl_conf_ca_chain(&t->tls_conf, &t->tls_ca, NULL);
+#if defined(MBEDTLS_SSL_RENEGOTIATION)
+	mbedtls_ssl_conf_renegotiation(&t->tls_conf,
+	    MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#endif
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+	if (!server)
+		mbedtls_ssl_conf_session_tickets(&t->tls_conf,
+		    MBEDTLS_SSL_SESSION_TICKETS_DISABLED);
+#endif
+	if (cert != NULL && (ret = mbedtls_ssl_conf_own_cert(&t->tls_conf,
+	    &t->tls_cert, &t->tls_key)) != 0) {
+		mbedtls_strerror(ret, e, sizeof(e));
+		snprintf(err, errlen, "own certificate: %s", e);
+		goto fail;
+	}
+	return t;
+fail:
+	gt_tls_ctx_unref(t);
+	return NULL;
+}
+
+/* Server material: own pair, and the CA that must have signed clients. */
+struct gt_tls_ctx *
+gt_tls_ctx_server(const char *cert, const char *key, const char *client_ca,
+    char *err, size_t errlen)
+{
+	return tls_ctx_new(1, cert, key, client_ca, err, errlen);
+}
+
+/* cert and key may both be NULL: a client without a certificate (tests). */
+struct gt_tls_ctx *
+gt_tls_ctx_client(const char *cert, const char *key, const char *ca,
+    char *err, size_t errlen)
+{
+	return tls_ctx_new(0, cert, key, ca, err, errlen);
+}
+
+/* Another holder of the context. */
+void
+gt_tls_ctx_ref(struct gt_tls_ctx *t)
+{
+	t->tls_refcnt++;
+}
+
+/* Drop a holder; the last one frees (keys are zeroised by mbedTLS). */
+void
+gt_tls_ctx_unref(struct gt_tls_ctx *t)
+{
+	if (t == NULL || --t->tls_refcnt > 0)
+		return;
+	mbedtls_ssl_config_free(&t->tls_conf);
+	mbedtls_x509_crt_free(&t->tls_cert);
+	mbedtls_x509_crt_free(&t->tls_ca);
+	mbedtls_pk_free(&t->tls_key);
+	mbedtls_ctr_drbg_free(&t->tls_drbg);
+	mbedtls_entropy_free(&t->tls_entropy);
+	free(t);
+}
+
+/* Shared part of the TLS constructors. */

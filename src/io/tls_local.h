@@ -1,0 +1,47 @@
+/*
+ * tls_local.h: what the TLS endpoint (ep_tls.c), its peer checks
+ * (tls_verify.c) and its shared material (tls_ctx.c) share. The TLS
+ * endpoint embeds the base endpoint (redis's tls.c shape), so the state
+ * machine sees a struct gt_ep either way.
+ */
+#ifndef GT_TLS_LOCAL_H
+#define GT_TLS_LOCAL_H
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+
+#include "ep_local.h"
+
+struct gt_tls_ctx {
+	unsigned			 tls_refcnt;
+	int				 tls_server;
+	mbedtls_ssl_config		 tls_conf;
+	mbedtls_x509_crt		 tls_cert;
+	mbedtls_x509_crt		 tls_ca;
+	mbedtls_pk_context		 tls_key;
+	mbedtls_entropy_context		 tls_entropy;
+	mbedtls_ctr_drbg_context	 tls_drbg;
+};
+
+struct ep_tls {
+	struct gt_ep		 t_ep;		/* first: a struct gt_ep * is one of us */
+	struct gt_tls_ctx	*t_ctx;
+	mbedtls_ssl_context	 t_ssl;
+	int			 t_ssl_init;
+	int			 t_server;
+	char			*t_ipname;	/* IP literal checked against SAN */
+	int			 t_hs_done;
+};
+
+#define EP_TLS(c)	((struct ep_tls *)(c))
+
+/* tls_verify.c: after the handshake, the checks mbedTLS leaves to us. */
+int	tls_verify_peer(struct gt_ep *);
+
+/* tls_ctx.c */
+extern const int tls_ciphersuites[];
+
+#endif
