@@ -41,6 +41,10 @@ struct gt_client_opts {
 	int		 no_tls;
 	struct gt_allow	 allow;
 	int		 dial_timeout;	/* seconds; 0 = 8 */
+	unsigned	 max_sessions;	/* streams at once; 0 = the mux's default */
+	uint32_t	 window;	/* initial stream window; 0 = default */
+	uint64_t	 buffer;	/* window growth budget; 0 = default */
+	size_t		 output_max;	/* unsent frames that drop the tunnel; 0 = default */
 };
 
 /* NULL + err when the TLS material cannot be loaded. */

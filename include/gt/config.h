@@ -49,6 +49,15 @@ struct gt_config {
 		} port_range;
 	} security;
 	struct {
+		int		max_sessions;		/* public sessions, whole server */
+		int		max_sessions_per_mapping;
+		int		stream_window;		/* bytes */
+		int		stream_window_max;
+		int		tunnel_buffer;		/* bytes of window growth per tunnel */
+		int		process_buffer;		/* the same, all tunnels */
+		int		tunnel_output_max;	/* unsent frames that end a tunnel */
+	} limits;
+	struct {
 		char		level[16];	/* debug|info|warn|error */
 	} log;
 };

@@ -53,6 +53,15 @@ const char *gt_fwd_error(struct gt_fwd *, uint16_t port);
 size_t	gt_fwd_buffered(struct gt_fwd *, uint16_t port);
 /* Tests: milliseconds between rebinding attempts (default 30000) and of an accept pause (default 1000). */
 void	gt_fwd_set_retry_interval(struct gt_fwd *, unsigned ms);
+/*
+ * Session limits (limits.max_sessions, limits.max_sessions_per_mapping; 0:
+ * the defaults): a port stops accepting at its limit and starts again when
+ * a session ends.
+ */
+void	gt_fwd_set_limits(struct gt_fwd *, unsigned max_sessions,
+	    unsigned max_per_mapping);
+/* Public sessions open now, all mappings. */
+unsigned gt_fwd_sessions(struct gt_fwd *);
 void	gt_fwd_set_pause_interval(struct gt_fwd *, unsigned ms);
 
 #endif

@@ -1,8 +1,14 @@
 /*
- * mux.h: many TCP sessions over one tunnel connection (a gt_ep), with
- * go-tunnel's frames and gt's negotiated extensions: per-stream credit flow
- * control, half-close, refusal codes (docs/PROTOCOL.md). The mux owns the
- * local socket of each stream; it knows nothing of TLS.
+ * mux.h: many sessions over one tunnel endpoint, with go-tunnel's frames and
+ * gt's negotiated extensions: per-stream credit flow control, half-close,
+ * refusal codes (docs/PROTOCOL.md). Each stream is attached to an endpoint
+ * (the public user's or the target's) through the endpoint's event
+ * interface; the mux knows streams and frames only: no sockets, no TLS.
+ *
+ * Memory: a stream reads its endpoint only as far as its credit allows;
+ * receive windows start at params.window and grow for streams that drain
+ * fast, out of a budget per tunnel and one per process; our own unsent
+ * frames past params.out_max end the tunnel (a peer that does not read).
  */
 #ifndef GT_MUX_H
 #define GT_MUX_H
@@ -22,11 +28,22 @@ enum gt_mux_role {
 	GT_MUX_CLIENT,		/* answers ConnectRequests */
 };
 
+/* Bytes of window growth a process allows across its tunnels (caller owns). */
+struct gt_mux_budget {
+	uint64_t	 limit;
+	uint64_t	 used;
+};
+
 struct gt_mux_params {
 	enum gt_mux_role role;
 	const char	*name;		/* for logs, e.g. the client CN; copied */
 	uint32_t	 caps;		/* capabilities to offer: GT_CAP_*; 0 = go-tunnel only */
-	uint32_t	 window;	/* receive window per stream; 0 = GT_WINDOW_DEFAULT */
+	uint32_t	 window;	/* initial receive window per stream; 0 = GT_WINDOW_INITIAL */
+	uint32_t	 window_max;	/* a fast stream's window grows to this; 0 = GT_WINDOW_GROW_MAX */
+	uint64_t	 buffer;	/* per tunnel: window growth allowed; 0 = 32 MiB */
+	struct gt_mux_budget *process;	/* shared growth budget; NULL = none (borrowed) */
+	size_t		 out_max;	/* unsent frames that end the tunnel; 0 = 4 MiB */
+	unsigned	 max_streams;	/* streams at once; 0 = 200000 */
 	int		 hb_interval;	/* seconds between KeepAlives we send; 0 = 10 */
 	int		 hb_timeout;	/* silence that ends the tunnel; 0 = 30 */
 	int		 connect_timeout;	/* server: seconds to wait for a ConnectResponse; 0 = 10 */
@@ -54,16 +71,16 @@ struct gt_mux *gt_mux_new(struct event_base *, struct gt_ep *,
 void	gt_mux_free(struct gt_mux *);
 
 /*
- * Server role: carry the public socket fd (owned from now on, closed on
- * every failure) to host:port on the peer. ctr (may be NULL) is referenced
- * for the stream's life and counts its bytes; label names the session in
- * logs (copied). Returns 0, or -1 when the tunnel is closing.
+ * Server role: carry the public user's endpoint ep (open; owned from now
+ * on, freed on every failure) to host:port on the peer. ctr (may be NULL)
+ * is referenced for the stream's life and counts its bytes; label names the
+ * session in logs (copied). Returns 0, or -1 when the tunnel is closing.
  */
-int	gt_mux_open(struct gt_mux *, evutil_socket_t fd, const char *host,
+int	gt_mux_open(struct gt_mux *, struct gt_ep *ep, const char *host,
 	    uint16_t port, struct gt_counters *ctr, const char *label);
 
-/* Client role: answer a connect_request with a connected socket (owned from now on). */
-int	gt_mux_accept(struct gt_mux *, uint32_t id, evutil_socket_t fd);
+/* Client role: answer a connect_request with the target's open endpoint (owned from now on). */
+int	gt_mux_accept(struct gt_mux *, uint32_t id, struct gt_ep *ep);
 /* Client role: refuse it with a GT_STATUS_* code (sent as 0x01 to a base peer). */
 void	gt_mux_refuse(struct gt_mux *, uint32_t id, uint8_t status);
 

@@ -46,7 +46,9 @@
 #define GT_FRAME_MAX_PAYLOAD	(1u << 20)	/* larger lengths end the tunnel */
 #define GT_DATA_CHUNK		(16384 - GT_FRAME_HDR_LEN - 4)	/* one frame fills one TLS record */
 #define GT_HOST_MAX		255
-#define GT_WINDOW_DEFAULT	(256u * 1024)	/* initial per-stream window */
+#define GT_WINDOW_DEFAULT	(256u * 1024)	/* a peer's window when its hello says less than 16 KiB */
+#define GT_WINDOW_INITIAL	(32u * 1024)	/* gt's initial per-stream window (limits.stream_window) */
+#define GT_WINDOW_GROW_MAX	(4u * 1024 * 1024)	/* a fast stream's window grows to this */
 #define GT_WINDOW_MAX		(16u * 1024 * 1024)
 
 #endif

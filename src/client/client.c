@@ -132,6 +132,7 @@ static void
 dial_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client_dial	*d = arg;
+	struct gt_ep		*ep;
 	int			 err = 0;
 	socklen_t		 len = sizeof(err);
 
@@ -147,8 +148,11 @@ dial_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	log_debug("client", "stream %u connected to %s:%u", d->d_id, d->d_host,
 	    d->d_port);
-	d->d_fd = -1;	/* the mux owns it now */
-	(void)gt_mux_accept(d->d_mux, d->d_id, fd);
+	d->d_fd = -1;	/* the stream's endpoint owns it now */
+	if ((ep = gt_ep_plain_open(d->d_client->c_base, fd, NULL, NULL)) == NULL)
+		gt_mux_refuse(d->d_mux, d->d_id, GT_STATUS_RESOURCE);
+	else
+		(void)gt_mux_accept(d->d_mux, d->d_id, ep);
 	dial_free(d);
 }
 
@@ -308,6 +312,10 @@ client_conn_cb(struct gt_ep *conn, enum gt_ep_ev ev, void *arg)
 		p.role = GT_MUX_CLIENT;
 		p.name = c->c_server;
 		p.caps = GT_CAP_ALL;
+		p.window = c->c_opts.window;
+		p.buffer = c->c_opts.buffer;
+		p.out_max = c->c_opts.output_max;
+		p.max_streams = c->c_opts.max_sessions;
 		memset(&cbs, 0, sizeof(cbs));
 		cbs.connect_request = client_connect_request;
 		cbs.closed = client_mux_closed;

@@ -68,7 +68,7 @@ client_reg_install(const struct gt_flag *flags, int no_tls)
 {
 	const struct gt_flag	*f;
 	struct gt_unit		 u;
-	char			*argv[40], *owned[40], cwd[4096];
+	char			*argv[48], *owned[48], cwd[4096];
 	const char		*v;
 	size_t			 n = 0, no = 0, i;
 	int			 rc = 1, home = 0;
@@ -98,6 +98,12 @@ client_reg_install(const struct gt_flag *flags, int no_tls)
 		snprintf(argv[n++], strlen(f->name) + 2, "-%s", f->name);
 		if (f->type == GT_FLAG_BOOL)
 			continue;
+		if (f->type == GT_FLAG_INT) {
+			if ((argv[n] = owned[no++] = malloc(24)) == NULL)
+				goto nomem;
+			snprintf(argv[n++], 24, "%ld", *(long *)f->dst);
+			continue;
+		}
 		v = *(const char **)f->dst;
 		if (is_file) {
 			if (access(v, R_OK) == -1)
@@ -142,6 +148,8 @@ main(int argc, char **argv)
 				*server_name = NULL, *allow = "127.0.0.1:*",
 				*reg = NULL;
 	int			 no_tls = 0, debug = 0, version = 0, idx = 1, rc;
+	long			 max_sessions = 20000, window = 32768,
+				 buffer = 32L << 20, output_max = 4L << 20;
 	static char		 host[256];
 	char			 err[256];
 	struct gt_client_opts	 o;
@@ -164,6 +172,16 @@ main(int argc, char **argv)
 		    "plain TCP tunnel, for a server with enable_tls: false" },
 		{ "allow", GT_FLAG_STRING, &allow, 0, 0, "TARGETS",
 		    "local targets the server may ask for (default 127.0.0.1:*)" },
+		{ "max-sessions", GT_FLAG_INT, &max_sessions, 1, 1000000, "N",
+		    "sessions at once through the tunnel (default 20000)" },
+		{ "window", GT_FLAG_INT, &window, 16384, 16777216, "BYTES",
+		    "initial receive window of a stream (default 32768)" },
+		{ "buffer", GT_FLAG_INT, &buffer, 65536, 1073741824, "BYTES",
+		    "window growth the tunnel may grant beyond the initial "
+		    "windows (default 33554432)" },
+		{ "output-max", GT_FLAG_INT, &output_max, 262144, 1073741824,
+		    "BYTES", "our unsent frames to a server that does not read: "
+		    "past this the tunnel is dropped (default 4194304)" },
 		{ "reg", GT_FLAG_STRING, &reg, 0, 0, "install|uninstall",
 		    "install or remove the systemd unit gt-client.service" },
 		{ "debug", GT_FLAG_BOOL, &debug, 0, 0, NULL, "debug logging" },
@@ -217,6 +235,10 @@ main(int argc, char **argv)
 	o.key = key;
 	o.ca = ca;
 	o.no_tls = no_tls;
+	o.max_sessions = (unsigned)max_sessions;
+	o.window = (uint32_t)window;
+	o.buffer = (uint64_t)buffer;
+	o.output_max = (size_t)output_max;
 	signal(SIGPIPE, SIG_IGN);
 	if ((base = gt_loop_new()) == NULL) {
 		fprintf(stderr, "%s: cannot create the event loop\n", PROG);

@@ -26,3 +26,24 @@ gt_counters_unref(struct gt_counters *c)
 	if (c != NULL && --c->refcnt == 0)
 		free(c);
 }
+
+/* A session begins: count it and tell the mapping's owner. */
+void
+gt_counters_begin(struct gt_counters *c)
+{
+	c->active++;
+	c->total++;
+	if (c->on_session != NULL)
+		c->on_session(1, c->on_session_arg);
+}
+
+/* A session ends: count it and tell the mapping's owner. */
+void
+gt_counters_end(struct gt_counters *c)
+{
+	if (c->active == 0)
+		return;
+	c->active--;
+	if (c->on_session != NULL)
+		c->on_session(-1, c->on_session_arg);
+}

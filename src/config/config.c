@@ -126,6 +126,32 @@ static const struct config_entry config_table[] = {
 	    CF(security.port_range.n_blacklist), 1, 65535, "22,3389,5432",
 	    "public ports no mapping may use" },
 
+	SECTION("limits", "memory and session bounds (docs/OPERATIONS.md)"),
+	{ "limits.max_sessions", CONFIG_INT, CF(limits.max_sessions), 0, 0,
+	    1, 1000000, "20000",
+	    "public sessions at once in the whole server; accepting pauses "
+	    "at the limit" },
+	{ "limits.max_sessions_per_mapping", CONFIG_INT,
+	    CF(limits.max_sessions_per_mapping), 0, 0, 1, 1000000, "10000",
+	    "public sessions at once on one mapping; its port stops "
+	    "accepting at the limit" },
+	{ "limits.stream_window", CONFIG_INT, CF(limits.stream_window), 0, 0,
+	    16384, 16777216, "32768",
+	    "initial receive window of a tunnel stream, bytes" },
+	{ "limits.stream_window_max", CONFIG_INT,
+	    CF(limits.stream_window_max), 0, 0, 16384, 16777216, "4194304",
+	    "a stream that drains fast grows its window up to this" },
+	{ "limits.tunnel_buffer", CONFIG_INT, CF(limits.tunnel_buffer), 0, 0,
+	    65536, 1073741824, "33554432",
+	    "per tunnel: bytes of window growth beyond the initial windows" },
+	{ "limits.process_buffer", CONFIG_INT, CF(limits.process_buffer), 0, 0,
+	    65536, 1073741824, "268435456",
+	    "all tunnels together: bytes of window growth" },
+	{ "limits.tunnel_output_max", CONFIG_INT,
+	    CF(limits.tunnel_output_max), 0, 0, 262144, 1073741824, "4194304",
+	    "our unsent frames to a tunnel peer that does not read: past "
+	    "this the tunnel is cut off" },
+
 	SECTION("log", "logging"),
 	{ "log.level", CONFIG_LOGLEVEL, CF(log.level), CFS(log.level), 0,
 	    0, 0, "info", "debug, info, warn or error" },
@@ -558,6 +584,14 @@ config_validate(struct gt_config *c, const size_t *line, const char *name,
 		    c->tunnel.heartbeat_interval);
 		config_seterr(err, errlen, name, lt ? lt : li,
 		    "tunnel.heartbeat_timeout", msg);
+		return -1;
+	}
+	if (c->limits.stream_window_max < c->limits.stream_window) {
+		snprintf(msg, sizeof(msg), "%d is less than limits.stream_window "
+		    "%d", c->limits.stream_window_max, c->limits.stream_window);
+		config_seterr(err, errlen, name,
+		    line[config_index("limits.stream_window_max")],
+		    "limits.stream_window_max", msg);
 		return -1;
 	}
 	if (c->security.api.n_allowed_ips == 0) {

@@ -2,9 +2,12 @@
  * fwd.c: the public listeners of the port mappings. One evconnlistener per
  * mapping; accepted sockets go to fwd_direct.c or fwd_tunnel.c. A mapping
  * restored at start whose port cannot be bound stays listed as failed and
- * is retried on a timer. When accept() runs out of file descriptors every
- * listener is paused for a moment instead of spinning (relayd's
- * accept-pause).
+ * is retried on a timer. A listener accepts only while three things hold
+ * (fwd_listen_update): accept() has not just run out of file descriptors
+ * (then every listener pauses for a moment instead of spinning, relayd's
+ * accept-pause), the mapping is under its session limit, and the server is
+ * under its own. Connections that come meanwhile wait in the kernel's
+ * backlog and are served as sessions end.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -31,12 +34,16 @@
 #define FWD_BACKLOG		511
 #define FWD_RETRY_MS		30000
 #define FWD_PAUSE_MS		1000
+#define FWD_MAX_SESSIONS	20000	/* limits.max_sessions */
+#define FWD_MAX_PER_MAP		10000	/* limits.max_sessions_per_mapping */
 
 static void	fwd_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	fwd_accept_error_cb(struct evconnlistener *, void *);
 static void	fwd_retry_cb(evutil_socket_t, short, void *);
 static void	fwd_pause_cb(evutil_socket_t, short, void *);
+static void	fwd_listen_update(struct fwd_map *);
+static void	fwd_listen_update_all(struct gt_fwd *);
 
 /* Render an address as "a.b.c.d:port" or "[v6]:port". */
 void
@@ -129,6 +136,8 @@ gt_fwd_new(struct event_base *base, struct evdns_base *dns,
 	fw->fw_reg = reg;
 	fw->fw_retry_ms = FWD_RETRY_MS;
 	fw->fw_pause_ms = FWD_PAUSE_MS;
+	fw->fw_max_sessions = FWD_MAX_SESSIONS;
+	fw->fw_max_per_map = FWD_MAX_PER_MAP;
 	TAILQ_INIT(&fw->fw_maps);
 	if (fwd_parse_listen(fw, listen_addr) == -1) {
 		log_warnx("fwd", "bad listen address \"%s\"", listen_addr);
@@ -188,9 +197,8 @@ fwd_listen(struct fwd_map *fm, char *err, size_t errlen)
 	if (listen(fd, FWD_BACKLOG) == -1)
 		goto fail;
 
-	flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-	if (fw->fw_pausing)
-		flags |= LEV_OPT_DISABLED;
+	flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC |
+	    LEV_OPT_DISABLED;
 	/* Backlog 0: the socket listens already. */
 	fm->fm_lev = evconnlistener_new(fw->fw_base, fwd_accept_cb, fm, flags,
 	    0, fd);
@@ -200,6 +208,8 @@ fwd_listen(struct fwd_map *fm, char *err, size_t errlen)
 		goto fail;
 	}
 	evconnlistener_set_error_cb(fm->fm_lev, fwd_accept_error_cb);
+	fm->fm_lev_on = 0;
+	fwd_listen_update(fm);
 	fm->fm_err[0] = '\0';
 	return 0;
 
@@ -257,6 +267,8 @@ fwd_map_new(struct gt_fwd *fw, const struct gt_mapping *m, char *err,
 	}
 	fm->fm_fwd = fw;
 	fm->fm_map = *m;
+	fm->fm_ctr->on_session = fwd_session_delta;
+	fm->fm_ctr->on_session_arg = fm;
 	fm->fm_map.target_host[sizeof(fm->fm_map.target_host) - 1] = '\0';
 	fm->fm_map.client[sizeof(fm->fm_map.client) - 1] = '\0';
 	if (fm->fm_map.use_tunnel) {
@@ -275,6 +287,10 @@ fwd_map_new(struct gt_fwd *fw, const struct gt_mapping *m, char *err,
 static void
 fwd_map_free(struct fwd_map *fm)
 {
+	/* Its sessions may outlive it: they count against nothing now. */
+	if (fm->fm_ctr->on_session != NULL)
+		fm->fm_fwd->fw_nsessions -= fm->fm_ctr->active;
+	fm->fm_ctr->on_session = NULL;
 	event_free(fm->fm_retry);
 	gt_counters_unref(fm->fm_ctr);
 	free(fm);
@@ -376,6 +392,8 @@ fwd_map_remove(struct gt_fwd *fw, struct fwd_map *fm)
 	if (fm->fm_lev != NULL)
 		evconnlistener_free(fm->fm_lev);
 	fm->fm_lev = NULL;
+	fw->fw_nsessions -= fm->fm_ctr->active;
+	fm->fm_ctr->on_session = NULL;
 	fwd_direct_close_all(fm);
 	/* Tunnel sessions of this mapping end with it too. */
 	gt_registry_close_streams(fw->fw_reg, fm->fm_ctr);
@@ -511,7 +529,7 @@ fwd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 static void
 fwd_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct fwd_map *fm = arg, *m;
+	struct fwd_map *fm = arg;
 	struct gt_fwd *fw = fm->fm_fwd;
 	int e = EVUTIL_SOCKET_ERROR();
 	struct timeval tv;
@@ -521,9 +539,7 @@ fwd_accept_error_cb(struct evconnlistener *lev, void *arg)
 		return;
 	fw->fw_pausing = 1;
 	fw->fw_npaused++;
-	TAILQ_FOREACH(m, &fw->fw_maps, fm_entry)
-		if (m->fm_lev != NULL)
-			evconnlistener_disable(m->fm_lev);
+	fwd_listen_update_all(fw);
 	log_warnx("fwd", "accept on port %u: %s; pausing every listener for "
 	    "%u ms", fm->fm_map.source_port, strerror(e), fw->fw_pause_ms);
 	tv.tv_sec = fw->fw_pause_ms / 1000;
@@ -536,13 +552,94 @@ static void
 fwd_pause_cb(evutil_socket_t fd, short ev, void *arg)
 {
 	struct gt_fwd *fw = arg;
-	struct fwd_map *fm;
 
 	(void)fd;
 	(void)ev;
 	fw->fw_pausing = 0;
-	TAILQ_FOREACH(fm, &fw->fw_maps, fm_entry)
-		if (fm->fm_lev != NULL)
-			evconnlistener_enable(fm->fm_lev);
+	fwd_listen_update_all(fw);
 	log_info("fwd", "accepting again");
+}
+
+/*
+ * Accept on fm's port only while nothing says stop: a descriptor shortage,
+ * the mapping's session limit, the server's. Logged when a limit starts or
+ * stops holding connections back.
+ */
+static void
+fwd_listen_update(struct fwd_map *fm)
+{
+	struct gt_fwd	*fw = fm->fm_fwd;
+	int		 full_map, full_all, on;
+
+	if (fm->fm_lev == NULL)
+		return;
+	full_map = fm->fm_ctr->active >= fw->fw_max_per_map;
+	full_all = fw->fw_nsessions >= fw->fw_max_sessions;
+	on = !fw->fw_pausing && !full_map && !full_all;
+	if (on == fm->fm_lev_on)
+		return;
+	fm->fm_lev_on = on;
+	if (on)
+		evconnlistener_enable(fm->fm_lev);
+	else
+		evconnlistener_disable(fm->fm_lev);
+	if (full_map != fm->fm_full) {
+		fm->fm_full = full_map;
+		if (full_map)
+			log_warnx("fwd", "port %u: %u sessions, the mapping's "
+			    "limit: new connections wait", fm->fm_map.source_port,
+			    fw->fw_max_per_map);
+		else
+			log_info("fwd", "port %u: under its session limit, "
+			    "accepting again", fm->fm_map.source_port);
+	}
+}
+
+/* The same for every mapping (a server-wide condition changed). */
+static void
+fwd_listen_update_all(struct gt_fwd *fw)
+{
+	struct fwd_map *fm;
+
+	TAILQ_FOREACH(fm, &fw->fw_maps, fm_entry)
+		fwd_listen_update(fm);
+}
+
+/* A session of a mapping began or ended: the limits may hold or free it. */
+void
+fwd_session_delta(int delta, void *arg)
+{
+	struct fwd_map	*fm = arg;
+	struct gt_fwd	*fw = fm->fm_fwd;
+	int		 was_full = fw->fw_nsessions >= fw->fw_max_sessions;
+
+	if (delta < 0 && fw->fw_nsessions == 0)
+		return;
+	fw->fw_nsessions += delta;
+	if (was_full != (fw->fw_nsessions >= fw->fw_max_sessions)) {
+		if (!was_full)
+			log_warnx("fwd", "%u sessions, the server's limit: new "
+			    "connections wait", fw->fw_max_sessions);
+		else
+			log_info("fwd", "under the server's session limit, "
+			    "accepting again");
+		fwd_listen_update_all(fw);
+	} else
+		fwd_listen_update(fm);
+}
+
+void
+gt_fwd_set_limits(struct gt_fwd *fw, unsigned max_sessions,
+    unsigned max_per_mapping)
+{
+	fw->fw_max_sessions = max_sessions > 0 ? max_sessions : FWD_MAX_SESSIONS;
+	fw->fw_max_per_map = max_per_mapping > 0 ? max_per_mapping :
+	    FWD_MAX_PER_MAP;
+	fwd_listen_update_all(fw);
+}
+
+unsigned
+gt_fwd_sessions(struct gt_fwd *fw)
+{
+	return fw->fw_nsessions;
 }

@@ -35,6 +35,8 @@ struct fwd_map {
 	struct event		*fm_retry;	/* rebinding timer of a failed mapping */
 	struct fwd_sessions	 fm_sessions;	/* live direct sessions */
 	size_t			 fm_nsessions;
+	int			 fm_lev_on;	/* the listener is enabled */
+	int			 fm_full;	/* at its session limit (logged) */
 };
 
 TAILQ_HEAD(fwd_maps, fwd_map);
@@ -52,12 +54,18 @@ struct gt_fwd {
 	int			 fw_pausing;
 	unsigned		 fw_npaused;
 	unsigned		 fw_retry_ms;
+	unsigned		 fw_nsessions;	/* public sessions of live mappings */
+	unsigned		 fw_max_sessions;
+	unsigned		 fw_max_per_map;
 	unsigned		 fw_pause_ms;
 };
 
 /* fwd.c */
 struct evdns_base *fwd_dns(struct gt_fwd *);
 void	fwd_addr_str(const struct sockaddr *, socklen_t, char *, size_t);
+
+/* fwd.c: counters' hook, a session began (+1) or ended (-1) */
+void	fwd_session_delta(int delta, void *arg);
 
 /* fwd_direct.c */
 void	fwd_direct_accept(struct fwd_map *, evutil_socket_t, const char *peer);

@@ -8,6 +8,7 @@
 #include <event2/util.h>
 
 #include "gt/counters.h"
+#include "gt/endpoint.h"
 #include "gt/log.h"
 #include "gt/mux.h"
 #include "gt/registry.h"
@@ -20,6 +21,7 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	const struct gt_mapping *m = &fm->fm_map;
 	struct gt_registry *reg = fm->fm_fwd->fw_reg;
 	struct gt_mux *mux = NULL;
+	struct gt_ep *ep;
 	char label[FWD_ADDRSTRLEN + 32];
 
 	if (reg != NULL)
@@ -33,8 +35,13 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 		return;
 	}
 	snprintf(label, sizeof(label), "port %u from %s", m->source_port, peer);
-	/* The mux owns fd from here, and closes it itself on failure. */
-	if (gt_mux_open(mux, fd, m->target_host, m->target_port, fm->fm_ctr,
+	if ((ep = gt_ep_plain_open(fm->fm_fwd->fw_base, fd, NULL, NULL)) == NULL) {
+		log_warnx("fwd", "port %u: %s dropped: out of memory",
+		    m->source_port, peer);
+		return;
+	}
+	/* The mux owns ep from here, and frees it itself on failure. */
+	if (gt_mux_open(mux, ep, m->target_host, m->target_port, fm->fm_ctr,
 	    label) == -1)
 		log_info("fwd", "port %u: %s closed: the tunnel is closing",
 		    m->source_port, peer);

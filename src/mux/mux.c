@@ -1,50 +1,49 @@
 /*
- * mux.c: many TCP sessions over one tunnel connection.
+ * mux.c: many sessions over one tunnel endpoint.
  *
  * A stream owns two halves that point at each other (relayd's shape): the
- * local socket (a bufferevent) and its conn ID on the tunnel. Every way a
- * stream ends goes through stream_teardown(); every way the tunnel ends goes
- * through mux_fail(). Entry points from libevent bracket their work with
- * mux_enter()/mux_leave() so that a free asked for inside a callback is
- * deferred until the outermost callback returns (tmux's deferred free).
+ * local endpoint (the public user's on the server, the target's on the
+ * client) and its conn ID on the tunnel. Every way a stream ends goes
+ * through stream_teardown(); every way the tunnel ends goes through
+ * mux_fail(); every frame leaves through mux_sent(), which ends the tunnel
+ * when one cannot be queued. Entry points from the event loop bracket their
+ * work with mux_enter()/mux_leave() so that a free asked for inside a
+ * callback is deferred until the outermost callback returns (tmux's deferred
+ * free).
  *
- * Flow (docs/PROTOCOL.md): socket bytes wait in the bufferevent's input
- * (bounded by its read high-water mark, so the kernel pushes back on the TCP
- * peer) until the scheduler moves them, one chunk per stream per turn, into
- * the tunnel's output, while that output is under its high-water mark and
- * the stream has credit. Tunnel bytes for a stream are moved into its
- * socket's output; credit goes back to the peer as they leave it.
+ * Flow (docs/PROTOCOL.md): a stream reads its endpoint only as far as its
+ * credit allows, so a peer that grants nothing leaves the bytes in the
+ * kernel and pushes back on the user. The scheduler moves what was read,
+ * one chunk per stream per turn, into the tunnel's output while that output
+ * is under its high-water mark. Tunnel bytes for a stream go into its
+ * endpoint's output; credit goes back to the peer as they leave it, and a
+ * stream whose endpoint drains fast is granted a larger window, out of the
+ * tunnel's and the process's growth budgets (windows shrink back towards a
+ * fair share as streams multiply).
  */
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "gt/counters.h"
+#include "gt/endpoint.h"
 #include "gt/frame.h"
 #include "gt/log.h"
 #include "gt/mux.h"
 #include "gt/proto.h"
-#include "gt/sockio.h"
-#include "gt/endpoint.h"
 
-#define MUX_OUT_HIWAT		(128 * 1024)	/* tunnel output we fill up to */
+#define MUX_OUT_HIWAT		(128 * 1024)	/* tunnel output we fill with data up to */
 #define MUX_OUT_LOWAT		(48 * 1024)	/* refill when drained to this */
-#define MUX_SOCK_READ_HIWAT	(256 * 1024)	/* socket bytes waiting for the tunnel */
-#define MUX_SOCK_IO_MAX		(256 * 1024)	/* one read/write on a stream socket */
-#define MUX_SOCK_IO_MIN		(16 * 1024)	/* first read; reads adapt in between */
+#define MUX_OUT_MAX		(4 * 1024 * 1024)	/* default params.out_max */
+#define MUX_BUFFER		(32ull * 1024 * 1024)	/* default params.buffer */
+#define MUX_SOCK_READ_HIWAT	(256 * 1024)	/* bytes read ahead of the tunnel, at most */
+#define MUX_BASE_READ_HIWAT	(64 * 1024)	/* the same for a stream without credit */
 #define MUX_BASE_SOCK_LIMIT	(1024 * 1024)	/* base mode: pause the tunnel past this */
 #define MUX_MAX_STREAMS		200000
 #define MUX_CREDIT_MAX		0x7fffffffLL
@@ -53,7 +52,7 @@
 enum stream_state {
 	ST_PENDING,		/* waiting for the ConnectResponse (server) or the dial (client) */
 	ST_OPEN,
-	ST_DRAINING,		/* peer closed: flush socket output, then free */
+	ST_DRAINING,		/* peer closed: flush the endpoint's output, then free */
 };
 
 struct mux_stream {
@@ -61,27 +60,26 @@ struct mux_stream {
 	uint32_t			 s_id;
 	enum stream_state		 s_state;
 	uint32_t			 s_caps;	/* extensions in effect for this stream */
-	struct bufferevent		*s_bev;		/* NULL while pending on the client */
-	struct event			*s_rev;		/* our own reads of s_bev's socket */
-	uint32_t			 s_rdsize;	/* next read's size, adapts */
+	struct gt_ep			*s_ep;		/* NULL while pending on the client */
 	struct mux_stream		*s_hnext;	/* hash chain */
 	TAILQ_ENTRY(mux_stream)		 s_ready;
 	int				 s_queued;
 	int64_t				 s_credit;	/* bytes we may still send */
 	int64_t				 s_rwin;	/* bytes the peer may still send */
-	uint32_t			 s_consumed;	/* written to the socket, not yet granted */
-	unsigned			 s_local_eof:1,	/* socket said EOF */
+	uint32_t			 s_win;		/* our receive window now */
+	uint32_t			 s_extra;	/* of it, taken from the budgets */
+	uint32_t			 s_consumed;	/* written to the endpoint, not yet granted */
+	size_t				 s_base_pend;	/* base mode: bytes counted in m_base_pend */
+	unsigned			 s_local_eof:1,	/* the endpoint said EOF */
 					 s_sent_shut:1,	/* we sent SHUTDOWN */
 					 s_peer_shut:1,	/* peer sent SHUTDOWN */
-					 s_wr_shut:1,	/* shutdown(SHUT_WR) done */
-					 s_blocking:1,	/* base mode: holds the tunnel paused */
-					 s_rd_on:1;	/* s_rev is armed */
+					 s_blocking:1;	/* base mode: holds the tunnel paused */
 	struct event			*s_timer;	/* pending connect timeout */
 	struct gt_counters		*s_ctr;
 	char				*s_label;
 	struct timespec			 s_start;
-	uint64_t			 s_from_sock;	/* socket -> tunnel */
-	uint64_t			 s_to_sock;	/* tunnel -> socket */
+	uint64_t			 s_from_sock;	/* endpoint -> tunnel */
+	uint64_t			 s_to_sock;	/* tunnel -> endpoint */
 };
 
 TAILQ_HEAD(stream_q, mux_stream);
@@ -93,7 +91,13 @@ struct gt_mux {
 	char			*m_name;
 	char			 m_peer[64];
 	uint32_t		 m_caps;	/* what we offer */
-	uint32_t		 m_window;	/* our receive window per stream */
+	uint32_t		 m_window;	/* our initial receive window per stream */
+	uint32_t		 m_window_max;
+	uint64_t		 m_buffer;	/* growth budget of this tunnel */
+	uint64_t		 m_buf_used;
+	struct gt_mux_budget	*m_process;	/* borrowed, may be NULL */
+	size_t			 m_out_max;
+	unsigned		 m_max_streams;
 	int			 m_hb_interval, m_hb_timeout, m_connect_timeout;
 	struct gt_mux_cbs	 m_cbs;
 	void			*m_arg;
@@ -113,10 +117,14 @@ struct gt_mux {
 	struct event		*m_tick;	/* heartbeat and liveness, MUX_TICK_MS */
 	struct event		*m_reaper;	/* deferred free */
 	int64_t			 m_last_rx, m_last_ping;	/* ms */
+	int64_t			 m_last_tx;	/* ms: our output last shrank or was empty */
+	size_t			 m_last_outlen;
 	time_t			 m_started;
 	uint64_t		 m_nsessions;	/* streams ever opened */
 	uint64_t		 m_bytes_from_sock, m_bytes_to_sock;
+	size_t			 m_base_pend;	/* base mode: bytes waiting in endpoints */
 	unsigned		 m_rx_blocked;	/* base-mode streams over their limit */
+	int			 m_rx_paused;	/* tunnel reading is off (either reason) */
 	int			 m_closed;
 	int			 m_depth;	/* callbacks on the stack */
 	int			 m_free_wanted;
@@ -130,10 +138,9 @@ static void	mux_fail(struct gt_mux *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
 static void	mux_schedule(struct gt_mux *);
 static void	mux_destroy(struct gt_mux *);
+static void	mux_rx_update(struct gt_mux *);
 static void	stream_teardown(struct mux_stream *, const char *, int);
-static void	stream_rd_cb(evutil_socket_t, short, void *);
-static void	stream_writecb(struct bufferevent *, void *);
-static void	stream_eventcb(struct bufferevent *, short, void *);
+static void	stream_ep_cb(struct gt_ep *, enum gt_ep_ev, void *);
 static void	stream_outbuf_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 static void	stream_check_done(struct mux_stream *);
 
@@ -243,11 +250,29 @@ mux_out(struct gt_mux *m)
 	return gt_ep_output(m->m_conn);
 }
 
-/* Ask the transport to send what the output holds. */
-static void
-mux_kick(struct gt_mux *m)
+/*
+ * Every frame leaves through here, r being its encoder's result. A frame
+ * that could not be queued, or our own frames piling up past out_max (a
+ * peer that does not read), ends the tunnel. Returns -1 once it has ended.
+ */
+static int
+mux_sent(struct gt_mux *m, int r)
 {
+	size_t len;
+
+	if (m->m_closed)
+		return -1;
+	if (r == -1) {
+		mux_fail(m, "cannot queue a frame: out of memory");
+		return -1;
+	}
+	len = evbuffer_get_length(mux_out(m));
+	if (len > m->m_out_max) {
+		mux_fail(m, "peer is not reading: %zu bytes of ours unsent", len);
+		return -1;
+	}
 	gt_ep_kick(m->m_conn);
+	return 0;
 }
 
 /* A status code the peer understands on this stream. */
@@ -260,13 +285,64 @@ mux_status_for(const struct mux_stream *s, uint8_t status)
 }
 
 /* Queue a Close for a stream, with a reason when the peer takes one. */
-static void
+static int
 mux_send_close(struct mux_stream *s, uint8_t reason)
 {
 	int r = (s->s_caps & GT_CAP_ERRCODES) ? (int)reason : -1;
 
-	gt_frame_add_close(mux_out(s->s_mux), s->s_id, r);
-	mux_kick(s->s_mux);
+	return mux_sent(s->s_mux, gt_frame_add_close(mux_out(s->s_mux),
+	    s->s_id, r));
+}
+
+/* Take up to want bytes of window growth from the tunnel's and process's budgets. */
+static uint32_t
+mux_budget_take(struct gt_mux *m, uint32_t want)
+{
+	uint64_t avail = m->m_buffer > m->m_buf_used ?
+	    m->m_buffer - m->m_buf_used : 0;
+
+	if (m->m_process != NULL) {
+		uint64_t p = m->m_process->limit > m->m_process->used ?
+		    m->m_process->limit - m->m_process->used : 0;
+		if (p < avail)
+			avail = p;
+	}
+	if (want > avail)
+		want = (uint32_t)avail;
+	m->m_buf_used += want;
+	if (m->m_process != NULL)
+		m->m_process->used += want;
+	return want;
+}
+
+/* Give window growth back to the budgets. */
+static void
+mux_budget_give(struct gt_mux *m, uint32_t n)
+{
+	m->m_buf_used -= n;
+	if (m->m_process != NULL)
+		m->m_process->used -= n;
+}
+
+/*
+ * Read the tunnel unless a base-mode stream (no credit) holds it, or base
+ * streams together hold more than the tunnel's buffer: the base protocol
+ * leaves no other way to push back. Time spent so is not the peer's silence.
+ */
+static void
+mux_rx_update(struct gt_mux *m)
+{
+	int paused = m->m_rx_blocked > 0 || m->m_base_pend > m->m_buffer;
+
+	if (m->m_closed || paused == m->m_rx_paused)
+		return;
+	m->m_rx_paused = paused;
+	gt_ep_read_enable(m->m_conn, !paused);
+	if (!paused) {
+		m->m_last_rx = mux_now();
+		/* Frames read before the pause are still waiting. */
+		event_active(m->m_sched, EV_READ, 0);
+	}
 }
 
 /* Put a stream with bytes and credit on the round-robin queue. */
@@ -275,12 +351,12 @@ stream_enqueue(struct mux_stream *s)
 {
 	struct gt_mux *m = s->s_mux;
 
-	if (s->s_queued || s->s_state != ST_OPEN || s->s_sent_shut)
+	if (s->s_queued || s->s_state != ST_OPEN || s->s_sent_shut ||
+	    m->m_closed)
 		return;
 	TAILQ_INSERT_TAIL(&m->m_readyq, s, s_ready);
 	s->s_queued = 1;
-	if (m->m_sched != NULL)
-		event_active(m->m_sched, EV_WRITE, 0);
+	event_active(m->m_sched, EV_WRITE, 0);
 }
 
 /* Take a stream off the round-robin queue. */
@@ -293,13 +369,13 @@ stream_dequeue(struct mux_stream *s)
 	}
 }
 
-/* A new stream in the table, not yet carrying a socket. */
+/* A new stream in the table, not yet carrying an endpoint. */
 static struct mux_stream *
 stream_new(struct gt_mux *m, uint32_t id, const char *label)
 {
 	struct mux_stream *s;
 
-	if (m->m_nstreams >= MUX_MAX_STREAMS)
+	if (m->m_nstreams >= m->m_max_streams)
 		return NULL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -310,6 +386,7 @@ stream_new(struct gt_mux *m, uint32_t id, const char *label)
 	s->s_caps = m->m_got_hello ? m->m_peer_caps : 0;
 	s->s_credit = m->m_peer_window;
 	s->s_rwin = m->m_window;
+	s->s_win = m->m_window;
 	clock_gettime(CLOCK_MONOTONIC, &s->s_start);
 	if (label != NULL && (s->s_label = strdup(label)) == NULL) {
 		free(s);
@@ -324,66 +401,45 @@ stream_new(struct gt_mux *m, uint32_t id, const char *label)
 	return s;
 }
 
-/* Wrap a connected socket into the stream's bufferevent. */
-static int
-stream_attach(struct mux_stream *s, evutil_socket_t fd)
-{
-	struct gt_mux	*m = s->s_mux;
-	int		 one = 1;
-
-	evutil_make_socket_nonblocking(fd);
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	s->s_bev = bufferevent_socket_new(m->m_base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->s_bev == NULL) {
-		evutil_closesocket(fd);
-		return -1;
-	}
-	if (evbuffer_add_cb(bufferevent_get_output(s->s_bev), stream_outbuf_cb,
-	    s) == NULL) {
-		bufferevent_free(s->s_bev);
-		s->s_bev = NULL;
-		return -1;
-	}
-	/*
-	 * The bufferevent only writes. libevent 2.1's evbuffer_read takes at
-	 * most 4 KiB a call (and asks FIONREAD first), which caps a stream
-	 * at one loop pass per 4 KiB: we read the socket ourselves.
-	 */
-	bufferevent_setcb(s->s_bev, NULL, stream_writecb, stream_eventcb, s);
-	bufferevent_set_max_single_write(s->s_bev, MUX_SOCK_IO_MAX);
-	s->s_rdsize = MUX_SOCK_IO_MIN;
-	if ((s->s_rev = event_new(m->m_base, fd, EV_READ | EV_PERSIST,
-	    stream_rd_cb, s)) == NULL) {
-		bufferevent_free(s->s_bev);
-		s->s_bev = NULL;
-		return -1;
-	}
-	return 0;
-}
-
-/* Read the socket while the stream is open, not at EOF, and input has room. */
+/*
+ * Read the endpoint only as far as the stream may send: its credit (a
+ * flow-controlled stream) or a fixed allowance (a base one). A stream the
+ * peer grants nothing so leaves the bytes in the kernel, which pushes back
+ * on the user, instead of in our memory.
+ */
 static void
 stream_read_update(struct mux_stream *s)
 {
-	int want;
+	int64_t	cap = MUX_BASE_READ_HIWAT;
 
-	if (s->s_rev == NULL)
+	if (s->s_ep == NULL)
 		return;
-	want = s->s_state == ST_OPEN && !s->s_local_eof &&
-	    evbuffer_get_length(bufferevent_get_input(s->s_bev)) <
-	    MUX_SOCK_READ_HIWAT;
-	if (want == s->s_rd_on)
-		return;
-	if (want)
-		event_add(s->s_rev, NULL);
-	else
-		event_del(s->s_rev);
-	s->s_rd_on = want;
+	if (s->s_caps & GT_CAP_FLOW)
+		cap = s->s_credit < MUX_SOCK_READ_HIWAT ? s->s_credit :
+		    MUX_SOCK_READ_HIWAT;
+	if (cap > 0)
+		gt_ep_set_read_hiwat(s->s_ep, (size_t)cap);
+	gt_ep_read_enable(s->s_ep, s->s_state == ST_OPEN && !s->s_local_eof &&
+	    !s->s_sent_shut && cap > 0);
+}
+
+/* Hang the endpoint under the stream: its events are the stream's now. */
+static int
+stream_attach(struct mux_stream *s, struct gt_ep *ep)
+{
+	s->s_ep = ep;
+	gt_ep_setcb(ep, stream_ep_cb, s);
+	gt_ep_set_halfclose(ep, 1);
+	gt_ep_set_lowat(ep, 0);		/* DRAINED: all written */
+	if (evbuffer_add_cb(gt_ep_output(ep), stream_outbuf_cb, s) == NULL)
+		return -1;
+	stream_read_update(s);
+	return 0;
 }
 
 /*
- * The one way a stream ends: unlink, close its socket, count, log.
- * send_close: also tell the peer (-1: no, else the reason code).
+ * The one way a stream ends: unlink, free its endpoint, give its budget
+ * back, count, log. send_close: also tell the peer (-1: no, else the reason).
  */
 static void
 stream_teardown(struct mux_stream *s, const char *why, int send_close)
@@ -393,25 +449,19 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 	double		 secs;
 
 	if (send_close >= 0 && !m->m_closed)
-		mux_send_close(s, (uint8_t)send_close);
+		(void)mux_send_close(s, (uint8_t)send_close);
 	stream_dequeue(s);
 	mux_unlink(m, s);
-	if (s->s_blocking) {
-		s->s_blocking = 0;
-		if (--m->m_rx_blocked == 0 && !m->m_closed) {
-			gt_ep_read_enable(m->m_conn, 1);
-			if (m->m_sched != NULL)
-				event_active(m->m_sched, EV_READ, 0);
-		}
-	}
+	mux_budget_give(m, s->s_extra);
+	m->m_base_pend -= s->s_base_pend;
+	if (s->s_blocking)
+		m->m_rx_blocked--;
+	mux_rx_update(m);
 	if (s->s_timer != NULL)
 		event_free(s->s_timer);
-	if (s->s_rev != NULL)
-		event_free(s->s_rev);
-	if (s->s_bev != NULL) {
-		evbuffer_remove_cb(bufferevent_get_output(s->s_bev),
-		    stream_outbuf_cb, s);
-		bufferevent_free(s->s_bev);
+	if (s->s_ep != NULL) {
+		evbuffer_remove_cb(gt_ep_output(s->s_ep), stream_outbuf_cb, s);
+		gt_ep_free(s->s_ep);
 	}
 	m->m_bytes_from_sock += s->s_from_sock;
 	m->m_bytes_to_sock += s->s_to_sock;
@@ -419,8 +469,7 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 	secs = (double)(now.tv_sec - s->s_start.tv_sec) +
 	    (double)(now.tv_nsec - s->s_start.tv_nsec) / 1e9;
 	if (s->s_ctr != NULL) {
-		if (s->s_ctr->active > 0)
-			s->s_ctr->active--;
+		gt_counters_end(s->s_ctr);
 		gt_counters_unref(s->s_ctr);
 	}
 	log_info("mux", "session closed: tunnel %s id %u%s%s: %s, %llu bytes in, "
@@ -434,183 +483,182 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 }
 
 /*
- * Give credit back for bytes that left toward the socket, in batches of
- * half a window: the peer then always holds at least half a window.
+ * Give credit back for bytes that left toward the endpoint, in batches of
+ * half a window. A stream whose endpoint keeps up gets a larger window
+ * (doubling, up to window_max and its fair share of the budgets); one that
+ * falls behind while above its share gives the excess back as it drains.
  */
 static void
 stream_grant(struct mux_stream *s)
 {
-	struct gt_mux *m = s->s_mux;
+	struct gt_mux	*m = s->s_mux;
+	uint64_t	 fair;
+	uint32_t	 grant, delta;
+	size_t		 pend;
 
 	if (!(s->s_caps & GT_CAP_FLOW) || m->m_closed ||
-	    s->s_consumed < m->m_window / 2)
+	    s->s_consumed < s->s_win / 2)
 		return;
 	if (s->s_peer_shut || s->s_state == ST_DRAINING)
 		return;		/* the peer will send no more */
-	gt_frame_add_window(mux_out(m), s->s_id, s->s_consumed);
-	s->s_rwin += s->s_consumed;
+	grant = s->s_consumed;
 	s->s_consumed = 0;
-	mux_kick(m);
+	pend = gt_ep_out_pending(s->s_ep);
+	fair = m->m_buffer / (m->m_nstreams > 0 ? m->m_nstreams : 1);
+	if (pend <= s->s_win / 4 && s->s_win < m->m_window_max &&
+	    s->s_extra < fair) {
+		delta = s->s_win;
+		if (delta > m->m_window_max - s->s_win)
+			delta = m->m_window_max - s->s_win;
+		if (delta > fair - s->s_extra)
+			delta = (uint32_t)(fair - s->s_extra);
+		delta = mux_budget_take(m, delta);
+		s->s_win += delta;
+		s->s_extra += delta;
+		grant += delta;
+	} else if (s->s_extra > fair && pend > s->s_win / 2) {
+		delta = (uint32_t)(s->s_extra - fair);
+		if (delta > grant)
+			delta = grant;
+		mux_budget_give(m, delta);
+		s->s_win -= delta;
+		s->s_extra -= delta;
+		grant -= delta;
+	}
+	if (grant == 0 || mux_sent(m, gt_frame_add_window(mux_out(m), s->s_id,
+	    grant)) == -1)
+		return;
+	s->s_rwin += grant;
 }
 
-/* Bytes left the socket's output buffer: that is consumption. */
+/* Bytes left the endpoint's output buffer: that is consumption. */
 static void
 stream_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
     void *arg)
 {
-	struct mux_stream *s = arg;
+	struct mux_stream	*s = arg;
+	struct gt_mux		*m = s->s_mux;
+	size_t			 n = info->n_deleted;
 
 	(void)buf;
-	if (info->n_deleted == 0)
+	if (n == 0 || m->m_closed)
 		return;
-	s->s_consumed += (uint32_t)info->n_deleted;
-	stream_grant(s);
+	mux_enter(m);
+	if (s->s_caps & GT_CAP_FLOW) {
+		s->s_consumed += (uint32_t)n;
+		stream_grant(s);
+	} else {
+		if (n > s->s_base_pend)
+			n = s->s_base_pend;
+		s->s_base_pend -= n;
+		m->m_base_pend -= n;
+		mux_rx_update(m);
+	}
+	mux_leave(m);
 }
 
-/* Socket bytes arrived: the scheduler will carry them. */
+/* Bytes read from the endpoint: the scheduler will carry them. */
 static void
 stream_on_input(struct mux_stream *s)
 {
 	if (s->s_credit > 0 || !(s->s_caps & GT_CAP_FLOW))
 		stream_enqueue(s);
-	stream_read_update(s);
-}
-
-/* The socket's output drained fully. */
-static void
-stream_writecb(struct bufferevent *bev, void *arg)
-{
-	struct mux_stream	*s = arg;
-	struct gt_mux		*m = s->s_mux;
-
-	(void)bev;
-	mux_enter(m);
-	if (s->s_blocking) {
-		s->s_blocking = 0;
-		if (--m->m_rx_blocked == 0 && !m->m_closed) {
-			gt_ep_read_enable(m->m_conn, 1);
-			event_active(m->m_sched, EV_READ, 0);
-		}
-	}
-	stream_check_done(s);
-	mux_leave(m);
 }
 
 /* Send our half-close (or, for a base peer, the Close) once input is sent. */
 static void
 stream_local_finish(struct mux_stream *s)
 {
+	struct gt_mux *m = s->s_mux;
+
 	if (s->s_sent_shut || !s->s_local_eof || s->s_state != ST_OPEN)
 		return;
-	if (evbuffer_get_length(bufferevent_get_input(s->s_bev)) > 0)
+	if (evbuffer_get_length(gt_ep_input(s->s_ep)) > 0)
 		return;
+	stream_dequeue(s);
 	if (s->s_caps & GT_CAP_HALFCLOSE) {
-		gt_frame_add_shutdown(mux_out(s->s_mux), s->s_id);
-		mux_kick(s->s_mux);
+		if (mux_sent(m, gt_frame_add_shutdown(mux_out(m), s->s_id)) == -1)
+			return;
 		s->s_sent_shut = 1;
-		stream_dequeue(s);
-		stream_check_done(s);
 	} else {
 		/*
 		 * go-tunnel has no half-close: EOF ends the stream. What the
-		 * peer already sent still goes out to the socket first.
+		 * peer already sent still goes out to the endpoint first.
 		 */
-		mux_send_close(s, GT_STATUS_FAILED);
+		if (mux_send_close(s, GT_STATUS_FAILED) == -1)
+			return;
 		s->s_state = ST_DRAINING;
-		stream_dequeue(s);
-		stream_check_done(s);
 	}
+	stream_check_done(s);
 }
 
 /*
- * Decide what the socket's state allows now: carry the peer's FIN across
- * once its data is written, and free the stream when both ways are done.
+ * Free the stream when both ways are done: all the peer sent is written
+ * (and its FIN carried across), and ours is sent.
  */
 static void
 stream_check_done(struct mux_stream *s)
 {
-	size_t pending;
-
-	if (s->s_bev == NULL)
+	if (s->s_ep == NULL || gt_ep_out_pending(s->s_ep) > 0)
 		return;
-	pending = evbuffer_get_length(bufferevent_get_output(s->s_bev));
-	if (pending > 0)
-		return;
-	if (s->s_state == ST_DRAINING) {
+	if (s->s_state == ST_DRAINING)
 		stream_teardown(s, "closed by peer", -1);
-		return;
-	}
-	if (s->s_peer_shut && !s->s_wr_shut) {
-		(void)shutdown(bufferevent_getfd(s->s_bev), SHUT_WR);
-		s->s_wr_shut = 1;
-	}
-	if (s->s_peer_shut && s->s_sent_shut)
+	else if (s->s_peer_shut && s->s_sent_shut && gt_ep_write_done(s->s_ep))
 		stream_teardown(s, "done", -1);
 }
 
-/* The socket said EOF: our half-close follows once its bytes are sent. */
+/* The endpoint said EOF: our half-close follows once its bytes are sent. */
 static void
 stream_on_eof(struct mux_stream *s)
 {
 	s->s_local_eof = 1;
-	stream_read_update(s);
 	if (s->s_state == ST_DRAINING)
 		stream_teardown(s, "closed by both sides", -1);
 	else
 		stream_local_finish(s);
 }
 
-/*
- * The socket is readable: one read into the stream's input. The read size
- * adapts (16 KiB up to 256 KiB) so that bulk streams take big bites and a
- * chatty one does not allocate big chains for a few bytes.
- */
+/* All the endpoint's output is written: a base stream lets the tunnel go. */
 static void
-stream_rd_cb(evutil_socket_t fd, short what, void *arg)
+stream_on_drained(struct mux_stream *s)
 {
-	struct mux_stream	*s = arg;
-	struct gt_mux		*m = s->s_mux;
-	struct evbuffer		*in = bufferevent_get_input(s->s_bev);
-	size_t			 have = evbuffer_get_length(in), want;
-	ssize_t			 r;
+	struct gt_mux *m = s->s_mux;
 
-	(void)what;
-	mux_enter(m);
-	want = have < MUX_SOCK_READ_HIWAT ? MUX_SOCK_READ_HIWAT - have : 0;
-	if (want > s->s_rdsize)
-		want = s->s_rdsize;
-	if (want == 0) {
-		stream_read_update(s);
-		goto out;
+	if (s->s_blocking) {
+		s->s_blocking = 0;
+		m->m_rx_blocked--;
+		mux_rx_update(m);
 	}
-	r = gt_sockio_read(fd, in, want);
-	if (r > 0) {
-		s->s_rdsize = (uint32_t)gt_sockio_adapt(s->s_rdsize, want, r,
-		    MUX_SOCK_IO_MIN, MUX_SOCK_IO_MAX);
-		stream_on_input(s);
-	} else if (r == 0) {
-		stream_on_eof(s);
-	} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-		stream_teardown(s, strerror(errno), GT_STATUS_FAILED);
-	}
-out:
-	mux_leave(m);
+	stream_check_done(s);
 }
 
-/* A write error on a stream socket (reads are ours, see stream_rd_cb). */
+/* Events of a stream's endpoint. */
 static void
-stream_eventcb(struct bufferevent *bev, short what, void *arg)
+stream_ep_cb(struct gt_ep *ep, enum gt_ep_ev ev, void *arg)
 {
 	struct mux_stream	*s = arg;
 	struct gt_mux		*m = s->s_mux;
 
-	(void)bev;
 	mux_enter(m);
-	if (what & BEV_EVENT_ERROR)
-		stream_teardown(s, evutil_socket_error_to_string(
-		    EVUTIL_SOCKET_ERROR()), GT_STATUS_FAILED);
-	else if (what & BEV_EVENT_EOF)
+	if (m->m_closed)
+		goto out;	/* the reaper frees every stream */
+	switch (ev) {
+	case GT_EP_EV_READ:
+		stream_on_input(s);
+		break;
+	case GT_EP_EV_DRAINED:
+		stream_on_drained(s);
+		break;
+	case GT_EP_EV_EOF:
 		stream_on_eof(s);
+		break;
+	case GT_EP_EV_ERROR:
+		stream_teardown(s, gt_ep_error(ep), GT_STATUS_FAILED);
+		break;
+	case GT_EP_EV_READY:
+		break;
+	}
+out:
 	mux_leave(m);
 }
 
@@ -624,12 +672,13 @@ stream_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	mux_enter(m);
-	stream_teardown(s, "connect timeout", GT_STATUS_TIMEOUT);
+	if (!m->m_closed)
+		stream_teardown(s, "connect timeout", GT_STATUS_TIMEOUT);
 	mux_leave(m);
 }
 
 /*
- * Move socket bytes into the tunnel: round-robin over ready streams, one
+ * Move endpoint bytes into the tunnel: round-robin over ready streams, one
  * chunk each per turn, while the tunnel's output has room.
  */
 static void
@@ -646,7 +695,7 @@ mux_schedule(struct gt_mux *m)
 	while (evbuffer_get_length(out) < MUX_OUT_HIWAT &&
 	    (s = TAILQ_FIRST(&m->m_readyq)) != NULL) {
 		stream_dequeue(s);
-		in = bufferevent_get_input(s->s_bev);
+		in = gt_ep_input(s->s_ep);
 		avail = evbuffer_get_length(in);
 		n = avail < GT_DATA_CHUNK ? avail : GT_DATA_CHUNK;
 		if ((s->s_caps & GT_CAP_FLOW) && (int64_t)n > s->s_credit)
@@ -654,18 +703,18 @@ mux_schedule(struct gt_mux *m)
 		if (n > 0) {
 			if (gt_frame_add_data_hdr(out, s->s_id, (uint32_t)n) == -1 ||
 			    evbuffer_remove_buffer(in, out, n) != (int)n) {
-				mux_fail(m, "out of memory");
+				mux_fail(m, "cannot queue a frame: out of memory");
 				return;
 			}
 			s->s_credit -= (int64_t)n;
 			s->s_from_sock += n;
-			stream_read_update(s);
 			if (s->s_ctr != NULL) {
 				if (m->m_role == GT_MUX_SERVER)
 					s->s_ctr->bytes_in += n;
 				else
 					s->s_ctr->bytes_out += n;
 			}
+			stream_read_update(s);
 			sent = 1;
 		}
 		if (evbuffer_get_length(in) > 0) {
@@ -674,9 +723,11 @@ mux_schedule(struct gt_mux *m)
 		} else if (s->s_local_eof) {
 			stream_local_finish(s);	/* may free s */
 		}
+		if (m->m_closed)
+			return;
 	}
 	if (sent)
-		mux_kick(m);
+		(void)mux_sent(m, 0);
 }
 
 /* Deferred work: scheduler run, or resuming input after a pause. */
@@ -700,11 +751,9 @@ mux_send_hello(struct gt_mux *m)
 	if (m->m_sent_hello || m->m_caps == 0)
 		return;
 	m->m_sent_hello = 1;
-	gt_frame_add_hello(mux_out(m), m->m_caps, m->m_window,
-	    (uint16_t)m->m_hb_interval, (uint16_t)m->m_hb_timeout);
-	mux_kick(m);
+	(void)mux_sent(m, gt_frame_add_hello(mux_out(m), m->m_caps, m->m_window,
+	    (uint16_t)m->m_hb_interval, (uint16_t)m->m_hb_timeout));
 }
-
 /* The peer's hello: what it understands, its window, its heartbeat. */
 static int
 mux_on_hello(struct gt_mux *m, const struct gt_frame *f)
@@ -755,11 +804,12 @@ mux_on_connect_req(struct gt_mux *m, const struct gt_frame *f)
 	snprintf(label, sizeof(label), "to %s:%u", f->host, f->port);
 	if ((s = stream_new(m, f->id, label)) == NULL) {
 		/* Answer without a stream: the peer must not wait 10 s. */
-		gt_frame_add_connect_resp(mux_out(m), f->id,
+		log_warnx("mux", "tunnel %s: refused conn ID %u: %s", m->m_name,
+		    f->id, m->m_nstreams >= m->m_max_streams ?
+		    "too many streams" : "out of memory");
+		return mux_sent(m, gt_frame_add_connect_resp(mux_out(m), f->id,
 		    (m->m_got_hello && (m->m_peer_caps & GT_CAP_ERRCODES)) ?
-		    GT_STATUS_RESOURCE : GT_STATUS_FAILED);
-		mux_kick(m);
-		return 0;
+		    GT_STATUS_RESOURCE : GT_STATUS_FAILED));
 	}
 	if (m->m_cbs.connect_request != NULL)
 		m->m_cbs.connect_request(m, f->id, f->host, f->port, m->m_arg);
@@ -767,6 +817,7 @@ mux_on_connect_req(struct gt_mux *m, const struct gt_frame *f)
 		gt_mux_refuse(m, f->id, GT_STATUS_DENIED);
 	return 0;
 }
+
 
 /* A ConnectResponse (server role). */
 static void
@@ -793,19 +844,15 @@ mux_on_connect_resp(struct gt_mux *m, const struct gt_frame *f)
 	}
 	s->s_state = ST_OPEN;
 	stream_read_update(s);
-	/* Bytes the user sent before the tunnel was ready are waiting. */
-	if (evbuffer_get_length(bufferevent_get_input(s->s_bev)) > 0)
+	if (evbuffer_get_length(gt_ep_input(s->s_ep)) > 0)
 		stream_enqueue(s);
 }
 
-/* Data for a stream: straight into its socket's output. */
+/* Data for a stream: straight into its endpoint's output. */
 static void
 mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
 {
 	struct mux_stream	*s = mux_lookup(m, f->id);
-	struct evbuffer		*sout;
-	size_t			 pending;
-	int			 was_empty;
 
 	if (s == NULL || s->s_state != ST_OPEN || s->s_peer_shut) {
 		/* In flight when we closed it: harmless, drop. */
@@ -822,15 +869,12 @@ mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
 		stream_teardown(s, "window overrun", GT_STATUS_OVERRUN);
 		return;
 	}
-	sout = bufferevent_get_output(s->s_bev);
-	was_empty = evbuffer_get_length(sout) == 0;
-	if (evbuffer_remove_buffer(in, sout, f->data_len) != (int)f->data_len) {
+	if (evbuffer_remove_buffer(in, gt_ep_output(s->s_ep), f->data_len) !=
+	    (int)f->data_len) {
 		mux_fail(m, "out of memory");
 		return;
 	}
-	/* A socket with a backlog is full: let the bufferevent wait for it. */
-	if (was_empty)
-		(void)gt_sockio_write_now(s->s_bev);
+	gt_ep_kick(s->s_ep);
 	s->s_rwin -= f->data_len;
 	s->s_to_sock += f->data_len;
 	if (s->s_ctr != NULL) {
@@ -839,14 +883,16 @@ mux_on_data(struct gt_mux *m, const struct gt_frame *f, struct evbuffer *in)
 		else
 			s->s_ctr->bytes_in += f->data_len;
 	}
-	if (!(s->s_caps & GT_CAP_FLOW) && !s->s_blocking) {
+	if (!(s->s_caps & GT_CAP_FLOW)) {
 		/* A base peer has no credit: hold the whole tunnel instead. */
-		pending = evbuffer_get_length(sout);
-		if (pending > MUX_BASE_SOCK_LIMIT) {
+		s->s_base_pend += f->data_len;
+		m->m_base_pend += f->data_len;
+		if (!s->s_blocking &&
+		    gt_ep_out_pending(s->s_ep) > MUX_BASE_SOCK_LIMIT) {
 			s->s_blocking = 1;
-			if (m->m_rx_blocked++ == 0)
-				gt_ep_read_enable(m->m_conn, 0);
+			m->m_rx_blocked++;
 		}
+		mux_rx_update(m);
 	}
 }
 
@@ -864,12 +910,12 @@ mux_on_window(struct gt_mux *m, const struct gt_frame *f)
 		return;
 	}
 	s->s_credit += f->increment;
-	if (s->s_bev != NULL &&
-	    evbuffer_get_length(bufferevent_get_input(s->s_bev)) > 0)
+	stream_read_update(s);
+	if (s->s_ep != NULL && evbuffer_get_length(gt_ep_input(s->s_ep)) > 0)
 		stream_enqueue(s);
 }
 
-/* Close from the peer: write what we hold to the socket, then free. */
+/* Close from the peer: write what we hold to the endpoint, then free. */
 static void
 mux_on_close(struct gt_mux *m, const struct gt_frame *f)
 {
@@ -877,7 +923,7 @@ mux_on_close(struct gt_mux *m, const struct gt_frame *f)
 
 	if (s == NULL)
 		return;
-	if (s->s_state == ST_PENDING || s->s_bev == NULL) {
+	if (s->s_state == ST_PENDING || s->s_ep == NULL) {
 		stream_teardown(s, "cancelled by peer", -1);
 		return;
 	}
@@ -887,7 +933,7 @@ mux_on_close(struct gt_mux *m, const struct gt_frame *f)
 	stream_check_done(s);
 }
 
-/* Half-close from the peer. */
+/* Half-close from the peer: our FIN follows once its bytes are written. */
 static void
 mux_on_shutdown(struct gt_mux *m, const struct gt_frame *f)
 {
@@ -900,10 +946,11 @@ mux_on_shutdown(struct gt_mux *m, const struct gt_frame *f)
 		return;
 	}
 	s->s_peer_shut = 1;
+	gt_ep_shutdown_write(s->s_ep);
 	stream_check_done(s);
 }
 
-/* Decode and act on every whole frame the transport has delivered. */
+/* Decode and act on every whole frame the endpoint has delivered. */
 static void
 mux_process_input(struct gt_mux *m)
 {
@@ -911,7 +958,7 @@ mux_process_input(struct gt_mux *m)
 	struct gt_frame	 f;
 	int		 r;
 
-	while (!m->m_closed && m->m_rx_blocked == 0) {
+	while (!m->m_closed && !m->m_rx_paused) {
 		r = gt_frame_decode(in, &f, GT_FRAME_MAX_PAYLOAD);
 		if (r == GT_FRAME_NEED_MORE)
 			break;
@@ -946,10 +993,8 @@ mux_process_input(struct gt_mux *m)
 			 * go-tunnel server's: if that one answered too, the
 			 * two would ping-pong forever; it gets our own pings.
 			 */
-			if (m->m_role == GT_MUX_CLIENT && m->m_got_hello) {
-				gt_frame_add_keepalive(mux_out(m));
-				mux_kick(m);
-			}
+			if (m->m_role == GT_MUX_CLIENT && m->m_got_hello)
+				(void)mux_sent(m, gt_frame_add_keepalive(mux_out(m)));
 			break;
 		case GT_FRAME_HELLO:
 			if (mux_on_hello(m, &f) == -1)
@@ -963,19 +1008,19 @@ mux_process_input(struct gt_mux *m)
 	}
 }
 
-/* Transport events on the tunnel connection. */
+/* Endpoint events on the tunnel connection. */
 static void
 mux_conn_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 {
 	struct gt_mux *m = arg;
 
-	(void)c;
 	mux_enter(m);
 	switch (ev) {
 	case GT_EP_EV_READ:
 		mux_process_input(m);
 		break;
 	case GT_EP_EV_DRAINED:
+		m->m_last_tx = mux_now();
 		mux_schedule(m);
 		break;
 	case GT_EP_EV_EOF:
@@ -991,17 +1036,34 @@ mux_conn_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 	mux_leave(m);
 }
 
-/* Every tick: heartbeat out, silence check in. */
+/*
+ * Every tick: heartbeat out, liveness in. The peer is judged on what it
+ * did: time we paused reading is not its silence, but our frames sitting
+ * unsent for a whole timeout are its failure to read.
+ */
 static void
 mux_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gt_mux	*m = arg;
-	int64_t		 now = mux_now();
+	int64_t		 now = mux_now(), limit;
+	size_t		 outlen;
 
 	(void)fd;
 	(void)what;
 	mux_enter(m);
-	if (now - m->m_last_rx >= (int64_t)m->m_hb_timeout * 1000) {
+	if (m->m_closed)
+		goto out;
+	limit = (int64_t)m->m_hb_timeout * 1000;
+	if (m->m_rx_paused)
+		m->m_last_rx = now;
+	outlen = evbuffer_get_length(mux_out(m));
+	if (outlen <= MUX_OUT_LOWAT || outlen < m->m_last_outlen)
+		m->m_last_tx = now;
+	m->m_last_outlen = outlen;
+	if (now - m->m_last_tx >= limit) {
+		mux_fail(m, "peer is not reading: %zu bytes of ours unsent for "
+		    "%.1fs", outlen, (double)(now - m->m_last_tx) / 1000);
+	} else if (now - m->m_last_rx >= limit) {
 		mux_fail(m, "heartbeat timeout (%.1fs of silence)",
 		    (double)(now - m->m_last_rx) / 1000);
 	} else if ((m->m_role == GT_MUX_SERVER || !m->m_got_hello) &&
@@ -1012,39 +1074,43 @@ mux_tick_cb(evutil_socket_t fd, short what, void *arg)
 		 * server that never said hello (go-tunnel).
 		 */
 		m->m_last_ping = now;
-		gt_frame_add_keepalive(mux_out(m));
-		mux_kick(m);
+		(void)mux_sent(m, gt_frame_add_keepalive(mux_out(m)));
+	}
+out:
+	mux_leave(m);
+}
+
+/* Deferred end of a tunnel, run from the loop: free the streams, report. */
+static void
+mux_reaper_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gt_mux		*m = arg;
+	struct mux_stream	*s;
+	size_t			 i;
+
+	(void)fd;
+	(void)what;
+	mux_enter(m);
+	for (i = 0; i < m->m_tsize; i++)
+		while ((s = m->m_table[i]) != NULL)
+			stream_teardown(s, "tunnel ended", -1);
+	if (!m->m_closed_reported) {
+		m->m_closed_reported = 1;
+		if (m->m_cbs.closed != NULL)
+			m->m_cbs.closed(m, m->m_why, m->m_arg);
 	}
 	mux_leave(m);
 }
 
-/* Deferred free, run from the loop. */
-static void
-mux_reaper_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct gt_mux *m = arg;
-
-	(void)fd;
-	(void)what;
-	if (!m->m_closed_reported) {
-		m->m_closed_reported = 1;
-		mux_enter(m);
-		if (m->m_cbs.closed != NULL)
-			m->m_cbs.closed(m, m->m_why, m->m_arg);
-		mux_leave(m);
-	}
-}
-
 /*
- * The one way a tunnel ends: close every stream, stop I/O, and report
- * (once, from the loop) through the closed callback.
+ * The one way a tunnel ends: stop its I/O and, from the loop (never under
+ * a caller that may still hold a stream), close every stream and report
+ * once through the closed callback.
  */
 static void
 mux_fail(struct gt_mux *m, const char *fmt, ...)
 {
-	struct mux_stream	*s;
-	va_list			 ap;
-	size_t			 i;
+	va_list	ap;
 
 	if (m->m_closed)
 		return;
@@ -1058,9 +1124,6 @@ mux_fail(struct gt_mux *m, const char *fmt, ...)
 	    m->m_nstreams, (unsigned long long)m->m_nsessions,
 	    (unsigned long long)m->m_bytes_from_sock,
 	    (unsigned long long)m->m_bytes_to_sock);
-	for (i = 0; i < m->m_tsize; i++)
-		while ((s = m->m_table[i]) != NULL)
-			stream_teardown(s, "tunnel ended", -1);
 	if (m->m_tick != NULL)
 		event_del(m->m_tick);
 	gt_ep_read_enable(m->m_conn, 0);
@@ -1082,11 +1145,22 @@ gt_mux_new(struct event_base *base, struct gt_ep *conn,
 	m->m_conn = conn;
 	m->m_role = p->role;
 	m->m_caps = p->caps & GT_CAP_ALL;
-	m->m_window = p->window ? p->window : GT_WINDOW_DEFAULT;
+	m->m_window = p->window ? p->window : GT_WINDOW_INITIAL;
 	if (m->m_window < 16384)
 		m->m_window = 16384;
 	if (m->m_window > GT_WINDOW_MAX)
 		m->m_window = GT_WINDOW_MAX;
+	m->m_window_max = p->window_max ? p->window_max : GT_WINDOW_GROW_MAX;
+	if (m->m_window_max < m->m_window)
+		m->m_window_max = m->m_window;
+	if (m->m_window_max > GT_WINDOW_MAX)
+		m->m_window_max = GT_WINDOW_MAX;
+	m->m_buffer = p->buffer ? p->buffer : MUX_BUFFER;
+	m->m_process = p->process;
+	m->m_out_max = p->out_max ? p->out_max : MUX_OUT_MAX;
+	if (m->m_out_max < 2 * MUX_OUT_HIWAT)
+		m->m_out_max = 2 * MUX_OUT_HIWAT;
+	m->m_max_streams = p->max_streams ? p->max_streams : MUX_MAX_STREAMS;
 	m->m_hb_interval = p->hb_interval > 0 ? p->hb_interval : 10;
 	m->m_hb_timeout = p->hb_timeout > m->m_hb_interval ? p->hb_timeout :
 	    3 * m->m_hb_interval;
@@ -1097,7 +1171,7 @@ gt_mux_new(struct event_base *base, struct gt_ep *conn,
 	m->m_arg = arg;
 	m->m_next_id = 1;
 	m->m_started = time(NULL);
-	m->m_last_rx = m->m_last_ping = mux_now();
+	m->m_last_rx = m->m_last_ping = m->m_last_tx = mux_now();
 	TAILQ_INIT(&m->m_readyq);
 	peer = gt_ep_peer_addr(conn);
 	snprintf(m->m_peer, sizeof(m->m_peer), "%s", peer ? peer : "?");
@@ -1170,7 +1244,7 @@ gt_mux_free(struct gt_mux *m)
 }
 
 int
-gt_mux_open(struct gt_mux *m, evutil_socket_t fd, const char *host,
+gt_mux_open(struct gt_mux *m, struct gt_ep *ep, const char *host,
     uint16_t port, struct gt_counters *ctr, const char *label)
 {
 	struct mux_stream	*s;
@@ -1178,7 +1252,7 @@ gt_mux_open(struct gt_mux *m, evutil_socket_t fd, const char *host,
 	uint32_t		 id;
 
 	if (m->m_closed || m->m_role != GT_MUX_SERVER) {
-		evutil_closesocket(fd);
+		gt_ep_free(ep);
 		return -1;
 	}
 	/* Conn IDs are ours to choose; skip 0 and any still in use. */
@@ -1187,51 +1261,49 @@ gt_mux_open(struct gt_mux *m, evutil_socket_t fd, const char *host,
 	} while (id == 0 || mux_lookup(m, id) != NULL);
 	if ((s = stream_new(m, id, label)) == NULL) {
 		log_warnx("mux", "tunnel %s: cannot open a stream: %s", m->m_name,
-		    m->m_nstreams >= MUX_MAX_STREAMS ? "too many streams" :
+		    m->m_nstreams >= m->m_max_streams ? "too many streams" :
 		    "out of memory");
-		evutil_closesocket(fd);
+		gt_ep_free(ep);
 		return -1;
 	}
 	if (ctr != NULL) {
 		s->s_ctr = gt_counters_ref(ctr);
-		ctr->active++;
-		ctr->total++;
+		gt_counters_begin(ctr);
 	}
-	if (stream_attach(s, fd) == -1 ||
-	    (s->s_timer = evtimer_new(m->m_base, stream_timeout_cb, s)) == NULL ||
-	    gt_frame_add_connect_req(mux_out(m), id, port, host) == -1) {
+	if (stream_attach(s, ep) == -1 ||
+	    (s->s_timer = evtimer_new(m->m_base, stream_timeout_cb, s)) == NULL) {
 		stream_teardown(s, "cannot set up the stream", -1);
 		return -1;
 	}
 	/* The user's bytes wait in the kernel until the client has connected. */
-	bufferevent_enable(s->s_bev, EV_WRITE);
+	if (mux_sent(m, gt_frame_add_connect_req(mux_out(m), id, port,
+	    host)) == -1)
+		return -1;	/* the tunnel ended; its reaper frees the stream */
 	evtimer_add(s->s_timer, &tv);
-	mux_kick(m);
 	log_info("mux", "session opened: tunnel %s id %u %s -> %s:%u", m->m_name,
 	    id, label ? label : "-", host, port);
 	return 0;
 }
 
 int
-gt_mux_accept(struct gt_mux *m, uint32_t id, evutil_socket_t fd)
+gt_mux_accept(struct gt_mux *m, uint32_t id, struct gt_ep *ep)
 {
 	struct mux_stream *s = m->m_closed ? NULL : mux_lookup(m, id);
 
-	if (s == NULL || s->s_state != ST_PENDING || s->s_bev != NULL) {
-		evutil_closesocket(fd);
+	if (s == NULL || s->s_state != ST_PENDING || s->s_ep != NULL) {
+		gt_ep_free(ep);
 		return -1;
 	}
-	if (stream_attach(s, fd) == -1) {
-		gt_frame_add_connect_resp(mux_out(m), id,
-		    mux_status_for(s, GT_STATUS_RESOURCE));
-		mux_kick(m);
+	if (stream_attach(s, ep) == -1) {
+		(void)mux_sent(m, gt_frame_add_connect_resp(mux_out(m), id,
+		    mux_status_for(s, GT_STATUS_RESOURCE)));
 		stream_teardown(s, "cannot set up the stream", -1);
 		return -1;
 	}
+	if (mux_sent(m, gt_frame_add_connect_resp(mux_out(m), id,
+	    GT_STATUS_OK)) == -1)
+		return -1;
 	s->s_state = ST_OPEN;
-	gt_frame_add_connect_resp(mux_out(m), id, GT_STATUS_OK);
-	mux_kick(m);
-	bufferevent_enable(s->s_bev, EV_WRITE);
 	stream_read_update(s);
 	return 0;
 }
@@ -1243,8 +1315,8 @@ gt_mux_refuse(struct gt_mux *m, uint32_t id, uint8_t status)
 
 	if (s == NULL || s->s_state != ST_PENDING)
 		return;
-	gt_frame_add_connect_resp(mux_out(m), id, mux_status_for(s, status));
-	mux_kick(m);
+	(void)mux_sent(m, gt_frame_add_connect_resp(mux_out(m), id,
+	    mux_status_for(s, status)));
 	stream_teardown(s, "refused", -1);
 }
 

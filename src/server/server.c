@@ -281,6 +281,8 @@ server_run(struct server *s)
 		    strerror(errno));
 		goto out;
 	}
+	gt_fwd_set_limits(s->s_fwd, (unsigned)s->s_cfg.limits.max_sessions,
+	    (unsigned)s->s_cfg.limits.max_sessions_per_mapping);
 	if ((s->s_api = gt_api_new(s->s_base, &s->s_cfg, key, keylen, s->s_store,
 	    s->s_fwd, s->s_reg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);

@@ -50,6 +50,10 @@ struct gt_tunnel_server {
 	struct gt_tls_ctx		*ts_tls;	/* NULL: plain TCP */
 	struct event			*ts_resume;
 	int				 ts_hb_interval, ts_hb_timeout;
+	uint32_t			 ts_window, ts_window_max;
+	uint64_t			 ts_buffer;
+	size_t				 ts_out_max;
+	struct gt_mux_budget		 ts_budget;	/* window growth, all tunnels */
 	unsigned			 ts_npending;
 	time_t				 ts_evict_logged;
 	TAILQ_HEAD(, tun_pending)	 ts_pending;
@@ -181,6 +185,11 @@ tun_ready(struct tun_pending *tp)
 	p.caps = GT_CAP_ALL;
 	p.hb_interval = ts->ts_hb_interval;
 	p.hb_timeout = ts->ts_hb_timeout;
+	p.window = ts->ts_window;
+	p.window_max = ts->ts_window_max;
+	p.buffer = ts->ts_buffer;
+	p.process = &ts->ts_budget;
+	p.out_max = ts->ts_out_max;
 	memset(&cbs, 0, sizeof(cbs));
 	cbs.closed = tun_mux_closed;
 	log_info("tunnel", "client %s connected from %s (%s)", name,
@@ -306,6 +315,11 @@ gt_tunnel_server_new(struct event_base *base, const struct gt_config *cfg,
 	ts->ts_reg = reg;
 	ts->ts_hb_interval = cfg->tunnel.heartbeat_interval;
 	ts->ts_hb_timeout = cfg->tunnel.heartbeat_timeout;
+	ts->ts_window = (uint32_t)cfg->limits.stream_window;
+	ts->ts_window_max = (uint32_t)cfg->limits.stream_window_max;
+	ts->ts_buffer = (uint64_t)cfg->limits.tunnel_buffer;
+	ts->ts_out_max = (size_t)cfg->limits.tunnel_output_max;
+	ts->ts_budget.limit = (uint64_t)cfg->limits.process_buffer;
 	TAILQ_INIT(&ts->ts_pending);
 	TAILQ_INIT(&ts->ts_clients);
 	if (cfg->security.tunnel.enable_tls &&

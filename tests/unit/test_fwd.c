@@ -33,6 +33,7 @@
 #include <event2/listener.h>
 
 #include "gt/counters.h"
+#include "gt/endpoint.h"
 #include "gt/fwd.h"
 #include "gt/log.h"
 #include "gt/mux.h"
@@ -604,6 +605,7 @@ static struct {
 	int		 npick;
 	int		 picked_null;
 	evutil_socket_t	 fd;
+	struct gt_ep	*ep;
 	char		 host[GT_HOSTNAME_MAX + 1];
 	uint16_t	 port;
 	struct gt_counters *ctr;
@@ -626,7 +628,7 @@ gt_registry_pick(struct gt_registry *reg, const char *name)
 
 /* Stub: take the public socket over. */
 int
-gt_mux_open(struct gt_mux *mux, evutil_socket_t fd, const char *host,
+gt_mux_open(struct gt_mux *mux, struct gt_ep *ep, const char *host,
     uint16_t port, struct gt_counters *ctr, const char *label)
 {
 	assert_ptr_equal(mux, &stub_mux_obj);
@@ -636,10 +638,11 @@ gt_mux_open(struct gt_mux *mux, evutil_socket_t fd, const char *host,
 	stub.ctr = ctr;
 	snprintf(stub.label, sizeof(stub.label), "%s", label);
 	if (stub.open_fails) {
-		close(fd);
+		gt_ep_free(ep);
 		return -1;
 	}
-	stub.fd = fd;
+	stub.ep = ep;
+	stub.fd = gt_ep_fd(ep);
 	return 0;
 }
 
@@ -700,7 +703,7 @@ test_tunnel_handoff(void **state)
 	assert_memory_equal(stub.label, prefix, strlen(prefix));
 	/* It is the user's socket indeed. */
 	assert_int_equal(write(stub.fd, "hi", 2), 2);
-	close(stub.fd);
+	gt_ep_free(stub.ep);
 	assert_true(wait_for(cond_closed, c));
 	n = evbuffer_get_length(c->c_keep);
 	assert_int_equal(n, 2);
@@ -724,7 +727,7 @@ test_tunnel_handoff(void **state)
 	assert_true(stub.picked_null);
 	assert_string_equal(stub.host, "10.0.0.5");
 	assert_int_equal(stub.port, 8080);
-	close(stub.fd);
+	gt_ep_free(stub.ep);
 	assert_true(wait_for(cond_closed, c));
 	tclient_free(c);
 

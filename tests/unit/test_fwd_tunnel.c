@@ -45,6 +45,7 @@ struct tunnel {
 	struct gt_ep	*sc, *cc;
 	int		 sready, cready;
 	struct gt_mux	*smux, *cmux;
+	struct event_base *base;
 	uint16_t	 echo_port;
 	int		 nreq;
 };
@@ -96,7 +97,7 @@ tunnel_connect_req(struct gt_mux *mux, uint32_t id, const char *host,
 		return;
 	}
 	evutil_make_socket_nonblocking(fd);
-	gt_mux_accept(mux, id, fd);
+	gt_mux_accept(mux, id, gt_ep_plain_open(tn->base, fd, NULL, NULL));
 }
 
 /* A tunnel between a server mux named "alice" and a client mux. */
@@ -124,6 +125,7 @@ tunnel_open(struct tunnel *tn)
 	close(lfd);
 	evutil_make_socket_nonblocking(cfd);
 	evutil_make_socket_nonblocking(sfd);
+	tn->base = base;
 	tn->sc = gt_ep_plain(base, sfd, tunnel_conn_cb, &tn->sready);
 	tn->cc = gt_ep_plain(base, cfd, tunnel_conn_cb, &tn->cready);
 	assert_non_null(tn->sc);

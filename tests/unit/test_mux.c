@@ -113,7 +113,8 @@ connect_request_cb(struct gt_mux *m, uint32_t id, const char *host,
 	mkpair(fds);
 	assert_true(E.ntargets < MAXS);
 	E.target_fd[E.ntargets++] = fds[1];
-	assert_int_equal(gt_mux_accept(m, id, fds[0]), 0);
+	assert_int_equal(gt_mux_accept(m, id,
+	    gt_ep_plain_open(E.base, fds[0], NULL, NULL)), 0);
 }
 
 /* Make a mux over one end of a socketpair. */
@@ -184,7 +185,8 @@ open_stream(struct gt_counters *ctr, const char *host, uint16_t port)
 	int fds[2];
 
 	mkpair(fds);
-	assert_int_equal(gt_mux_open(E.srv.mux, fds[0], host, port, ctr,
+	assert_int_equal(gt_mux_open(E.srv.mux,
+	    gt_ep_plain_open(E.base, fds[0], NULL, NULL), host, port, ctr,
 	    "test"), 0);
 	return fds[1];
 }
@@ -601,7 +603,8 @@ test_tunnel_loss(void **state)
 	WAIT_UNTIL(try_read(user1, buf, sizeof(buf)) == 0, 2);
 	WAIT_UNTIL(try_read(user2, buf, sizeof(buf)) == 0, 2);
 	assert_true(gt_mux_is_closed(E.srv.mux));
-	assert_int_equal(gt_mux_open(E.srv.mux, dup(user1), "127.0.0.1", 1,
+	assert_int_equal(gt_mux_open(E.srv.mux,
+	    gt_ep_plain_open(E.base, dup(user1), NULL, NULL), "127.0.0.1", 1,
 	    NULL, NULL), -1);
 	close(user1);
 	close(user2);
