@@ -67,6 +67,8 @@ struct gt_ep *gt_ep_mem(struct event_base *, gt_ep_cb *, void *arg);
 void	gt_ep_mem_feed(struct gt_ep *, const void *, size_t len, int eof);
 /* Bytes written so far by a memory endpoint. */
 size_t	gt_ep_mem_written(const struct gt_ep *);
+/* Keep a memory endpoint's written bytes in dst (borrowed; NULL: drop them). */
+void	gt_ep_mem_capture(struct gt_ep *, struct evbuffer *dst);
 /* Let a memory endpoint refuse writes (the peer does not read) or take them. */
 void	gt_ep_mem_block(struct gt_ep *, int blocked);
 

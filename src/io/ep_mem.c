@@ -14,6 +14,7 @@ struct ep_mem {
 	struct gt_ep	 m_ep;		/* first: a struct gt_ep * is one of us */
 	size_t		 m_written;
 	int		 m_blocked;
+	struct evbuffer	*m_capture;	/* borrowed: written bytes go here */
 };
 
 #define EP_MEM(c)	((struct ep_mem *)(c))
@@ -46,7 +47,10 @@ mem_write(struct gt_ep *c, size_t budget, size_t *n)
 		return EP_IO_WANT_WRITE;
 	if (len > budget)
 		len = budget;
-	evbuffer_drain(c->ep_out, len);
+	if (EP_MEM(c)->m_capture != NULL)
+		evbuffer_remove_buffer(c->ep_out, EP_MEM(c)->m_capture, len);
+	else
+		evbuffer_drain(c->ep_out, len);
 	EP_MEM(c)->m_written += len;
 	*n = len;
 	return EP_IO_OK;
@@ -147,4 +151,12 @@ gt_ep_mem_block(struct gt_ep *c, int blocked)
 	if (!blocked)
 		c->ep_wblocked = 0;
 	ep_update(c);
+}
+
+/* Keep what the owner writes in dst (borrowed, must outlive c) instead of dropping it. */
+void
+gt_ep_mem_capture(struct gt_ep *c, struct evbuffer *dst)
+{
+	if (c->ep_ops == &ep_mem_ops)
+		EP_MEM(c)->m_capture = dst;
 }
