@@ -102,7 +102,9 @@ void	gt_ep_shutdown(struct gt_ep *);
 void	gt_ep_free(struct gt_ep *);
 
 int	gt_ep_is_tls(const struct gt_ep *);
-/* The socket, for getsockname/getpeername; -1 in memory. Borrowed. */
+/* The event base it runs on. Borrowed. */
+struct event_base *gt_ep_base(const struct gt_ep *);
+/* The socket, for getsockname/getpeername/splice; -1 in memory. Borrowed. */
 evutil_socket_t gt_ep_fd(const struct gt_ep *);
 /* Verified peer certificate's CN (TLS, after READY), else NULL. Borrowed. */
 const char *gt_ep_peer_cn(const struct gt_ep *);

@@ -833,3 +833,10 @@ gt_ep_fd(const struct gt_ep *c)
 {
 	return c->ep_fd;
 }
+
+/* The event base the endpoint runs on. Borrowed. */
+struct event_base *
+gt_ep_base(const struct gt_ep *c)
+{
+	return c->ep_base;
+}
