@@ -25,6 +25,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "gt/accept_pause.h"
 #include "gt/counters.h"
 #include "gt/fwd.h"
 #include "gt/registry.h"
@@ -41,7 +42,7 @@ static void	fwd_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	fwd_accept_error_cb(struct evconnlistener *, void *);
 static void	fwd_retry_cb(evutil_socket_t, short, void *);
-static void	fwd_pause_cb(evutil_socket_t, short, void *);
+static void	fwd_pause_cb(int, void *);
 static void	fwd_listen_update(struct fwd_map *);
 static void	fwd_listen_update_all(struct gt_fwd *);
 
@@ -135,7 +136,6 @@ gt_fwd_new(struct event_base *base, struct evdns_base *dns,
 	fw->fw_dns = dns;
 	fw->fw_reg = reg;
 	fw->fw_retry_ms = FWD_RETRY_MS;
-	fw->fw_pause_ms = FWD_PAUSE_MS;
 	fw->fw_max_sessions = FWD_MAX_SESSIONS;
 	fw->fw_max_per_map = FWD_MAX_PER_MAP;
 	TAILQ_INIT(&fw->fw_maps);
@@ -145,7 +145,8 @@ gt_fwd_new(struct event_base *base, struct evdns_base *dns,
 		errno = EINVAL;
 		return NULL;
 	}
-	if ((fw->fw_pause_ev = evtimer_new(base, fwd_pause_cb, fw)) == NULL) {
+	if ((fw->fw_pause = gt_accept_pause_new(base, FWD_PAUSE_MS, "fwd",
+	    fwd_pause_cb, fw)) == NULL) {
 		free(fw);
 		errno = ENOMEM;
 		return NULL;
@@ -423,7 +424,7 @@ gt_fwd_free(struct gt_fwd *fw)
 		return;
 	while ((fm = TAILQ_FIRST(&fw->fw_maps)) != NULL)
 		fwd_map_remove(fw, fm);
-	event_free(fw->fw_pause_ev);
+	gt_accept_pause_free(fw->fw_pause);
 	/*
 	 * A bufferevent freed during its lookup lives on until the lookup
 	 * ends: fail the pending ones so they release it now.
@@ -464,7 +465,7 @@ gt_fwd_totals(struct gt_fwd *fw, uint64_t *active, uint64_t *bytes_in,
 unsigned
 gt_fwd_paused(struct gt_fwd *fw)
 {
-	return fw->fw_npaused;
+	return gt_accept_pause_count(fw->fw_pause);
 }
 
 const char *
@@ -499,7 +500,7 @@ gt_fwd_set_retry_interval(struct gt_fwd *fw, unsigned ms)
 void
 gt_fwd_set_pause_interval(struct gt_fwd *fw, unsigned ms)
 {
-	fw->fw_pause_ms = ms;
+	gt_accept_pause_set_interval(fw->fw_pause, ms);
 }
 
 /* A public connection arrived: hand it to its mode. */
@@ -521,43 +522,24 @@ fwd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		fwd_direct_accept(fm, fd, peer);
 }
 
-/*
- * accept() failed for a reason other than a retriable one: most often
- * EMFILE/ENFILE. The pending connection stays queued and a level-triggered
- * listener would spin, so stop accepting everywhere for a moment.
- */
+/* accept() failed: on descriptor exhaustion every listener pauses a moment. */
 static void
 fwd_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct fwd_map *fm = arg;
-	struct gt_fwd *fw = fm->fm_fwd;
-	int e = EVUTIL_SOCKET_ERROR();
-	struct timeval tv;
 
 	(void)lev;
-	if (fw->fw_pausing)
-		return;
-	fw->fw_pausing = 1;
-	fw->fw_npaused++;
-	fwd_listen_update_all(fw);
-	log_warnx("fwd", "accept on port %u: %s; pausing every listener for "
-	    "%u ms", fm->fm_map.source_port, strerror(e), fw->fw_pause_ms);
-	tv.tv_sec = fw->fw_pause_ms / 1000;
-	tv.tv_usec = (fw->fw_pause_ms % 1000) * 1000;
-	evtimer_add(fw->fw_pause_ev, &tv);
+	(void)gt_accept_pause_error(fm->fm_fwd->fw_pause, EVUTIL_SOCKET_ERROR());
 }
 
-/* The accept pause is over: listen again. */
+/* The pause began or ended: every listener follows. */
 static void
-fwd_pause_cb(evutil_socket_t fd, short ev, void *arg)
+fwd_pause_cb(int paused, void *arg)
 {
 	struct gt_fwd *fw = arg;
 
-	(void)fd;
-	(void)ev;
-	fw->fw_pausing = 0;
+	(void)paused;
 	fwd_listen_update_all(fw);
-	log_info("fwd", "accepting again");
 }
 
 /*
@@ -575,7 +557,7 @@ fwd_listen_update(struct fwd_map *fm)
 		return;
 	full_map = fm->fm_ctr->active >= fw->fw_max_per_map;
 	full_all = fw->fw_nsessions >= fw->fw_max_sessions;
-	on = !fw->fw_pausing && !full_map && !full_all;
+	on = !gt_accept_paused(fw->fw_pause) && !full_map && !full_all;
 	if (on == fm->fm_lev_on)
 		return;
 	fm->fm_lev_on = on;

@@ -19,6 +19,7 @@
 
 struct event;
 struct evconnlistener;
+struct gt_accept_pause;
 struct fwd_session;
 
 TAILQ_HEAD(fwd_sessions, fwd_session);
@@ -50,14 +51,11 @@ struct gt_fwd {
 	socklen_t		 fw_addrlen;
 	char			 fw_addrstr[FWD_ADDRSTRLEN];
 	struct fwd_maps		 fw_maps;
-	struct event		*fw_pause_ev;	/* re-enables listeners after a pause */
-	int			 fw_pausing;
-	unsigned		 fw_npaused;
+	struct gt_accept_pause	*fw_pause;	/* descriptor shortage: all listeners wait */
 	unsigned		 fw_retry_ms;
 	unsigned		 fw_nsessions;	/* public sessions of live mappings */
 	unsigned		 fw_max_sessions;
 	unsigned		 fw_max_per_map;
-	unsigned		 fw_pause_ms;
 };
 
 /* fwd.c */

@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 #include <event2/util.h>
 
+#include "gt/accept_pause.h"
 #include "gt/config.h"
 #include "gt/log.h"
 #include "gt/mux.h"
@@ -48,7 +49,7 @@ struct gt_tunnel_server {
 	struct gt_registry		*ts_reg;
 	struct evconnlistener		*ts_lev;
 	struct gt_tls_ctx		*ts_tls;	/* NULL: plain TCP */
-	struct event			*ts_resume;
+	struct gt_accept_pause		*ts_pause;
 	int				 ts_hb_interval, ts_hb_timeout;
 	uint32_t			 ts_window, ts_window_max;
 	uint64_t			 ts_buffer;
@@ -272,15 +273,16 @@ tun_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	gt_ep_set_handshake_timeout(tp->tp_conn, TUN_HANDSHAKE_TIMEOUT);
 }
 
-/* Accept again after running out of file descriptors. */
+/* A pause began or ended: the tunnel listener follows. */
 static void
-tun_resume_cb(evutil_socket_t fd, short what, void *arg)
+tun_pause_cb(int paused, void *arg)
 {
 	struct gt_tunnel_server *ts = arg;
 
-	(void)fd;
-	(void)what;
-	evconnlistener_enable(ts->ts_lev);
+	if (paused)
+		evconnlistener_disable(ts->ts_lev);
+	else
+		evconnlistener_enable(ts->ts_lev);
 }
 
 /* accept() failed: pause on descriptor exhaustion rather than spin. */
@@ -288,14 +290,9 @@ static void
 tun_accept_error_cb(struct evconnlistener *lev, void *arg)
 {
 	struct gt_tunnel_server	*ts = arg;
-	int			 err = EVUTIL_SOCKET_ERROR();
-	struct timeval		 tv = { 0, TUN_ACCEPT_PAUSE_MS * 1000 };
 
-	log_warnx("tunnel", "accept: %s", evutil_socket_error_to_string(err));
-	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
-		evconnlistener_disable(lev);
-		evtimer_add(ts->ts_resume, &tv);
-	}
+	(void)lev;
+	(void)gt_accept_pause_error(ts->ts_pause, EVUTIL_SOCKET_ERROR());
 }
 
 struct gt_tunnel_server *
@@ -345,7 +342,8 @@ gt_tunnel_server_new(struct event_base *base, const struct gt_config *cfg,
 		goto fail;
 	}
 	evconnlistener_set_error_cb(ts->ts_lev, tun_accept_error_cb);
-	if ((ts->ts_resume = evtimer_new(base, tun_resume_cb, ts)) == NULL) {
+	if ((ts->ts_pause = gt_accept_pause_new(base, TUN_ACCEPT_PAUSE_MS,
+	    "tunnel", tun_pause_cb, ts)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -390,8 +388,7 @@ gt_tunnel_server_free(struct gt_tunnel_server *ts)
 		tun_pending_free(tp);
 	while ((tc = TAILQ_FIRST(&ts->ts_clients)) != NULL)
 		tun_client_free(tc);
-	if (ts->ts_resume != NULL)
-		event_free(ts->ts_resume);
+	gt_accept_pause_free(ts->ts_pause);
 	if (ts->ts_tls != NULL)
 		gt_tls_ctx_unref(ts->ts_tls);
 	free(ts);
