@@ -208,6 +208,8 @@ main(int argc, char **argv)
 	gt_client_start(c);
 	event_base_dispatch(base);
 	gt_client_free(c);
+	/* Lookups cancelled just now report back, and free, on one more pass. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
 	event_free(sigint);
 	event_free(sigterm);
 	if (dns != NULL)
