@@ -10,11 +10,7 @@
 #include <time.h>
 #include <sys/socket.h>
 
-struct gt_cidr {
-	int		family;		/* AF_INET or AF_INET6 */
-	uint8_t		addr[16];	/* network bytes, masked */
-	unsigned	prefix;		/* 0..32 or 0..128 */
-};
+#include "gt/addr.h"	/* struct gt_cidr */
 
 /* Parse "a.b.c.d/n", "x::y/n", or a bare address (/32, /128). 0 or -1. */
 int	gt_cidr_parse(const char *, struct gt_cidr *);

@@ -2,12 +2,15 @@
  * validate.c: turn hostile request bodies into checked requests. Pure
  * functions: JSON in, a mapping or an HTTP status and a message out.
  */
-#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
+#include "gt/addr.h"
 #include "gt/api.h"
 #include "gt/config.h"
 
@@ -113,7 +116,6 @@ validate_label(const char *s, size_t len)
 int
 gt_api_host_valid(const char *h)
 {
-	unsigned char	 a[16];
 	const char	*p, *dot, *last;
 	size_t		 len, i;
 	int		 digits;
@@ -121,7 +123,7 @@ gt_api_host_valid(const char *h)
 	len = strlen(h);
 	if (len < 1 || len > GT_HOSTNAME_MAX)
 		return 0;
-	if (inet_pton(AF_INET, h, a) == 1 || inet_pton(AF_INET6, h, a) == 1)
+	if (gt_addr_ip_family(h) != 0)
 		return 1;
 	p = last = h;
 	for (;;) {
@@ -158,16 +160,21 @@ gt_api_client_valid(const char *c)
 static int
 validate_is_local(const char *h)
 {
-	struct in_addr	a4;
-	struct in6_addr	a6;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	const struct in6_addr	*a6;
+	in_addr_t		 a4;
 
 	if (strcasecmp(h, "localhost") == 0)
 		return 1;
-	if (inet_pton(AF_INET, h, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127 || a4.s_addr == 0;
-	if (inet_pton(AF_INET6, h, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6);
-	return 0;
+	if (gt_addr_parse_ip(h, 0, 0, &ss, &sl) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET) {
+		a4 = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
+		return (ntohl(a4) >> 24) == 127 || a4 == 0;
+	}
+	a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a6) || IN6_IS_ADDR_UNSPECIFIED(a6);
 }
 
 /* Check a create request field by field; aliases, types, ranges, defaults. */

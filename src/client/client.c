@@ -8,22 +8,20 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/queue.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
-#include <netdb.h>
 #include <time.h>
 
-#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "gt/addr.h"
 #include "gt/client.h"
+#include "gt/dialer.h"
 #include "gt/log.h"
 #include "gt/mux.h"
 #include "gt/proto.h"
 #include "gt/endpoint.h"
 
+#define CLIENT_CONNECT_TIMEOUT		15	/* seconds, every server address */
 #define CLIENT_HANDSHAKE_TIMEOUT	15	/* seconds */
 #define CLIENT_SESSION_LASTED		10	/* seconds up that reset the backoff */
 #define CLIENT_BACKOFF_MAX_MS		30000
@@ -36,11 +34,7 @@ struct client_dial {
 	uint32_t			 d_id;
 	uint16_t			 d_port;
 	char				 d_host[256];
-	evutil_socket_t			 d_fd;
-	struct event			*d_ev;
-	struct evdns_getaddrinfo_request *d_req;
-	int				 d_in_dns;	/* resolver callback still due */
-	int				 d_dead;	/* cancelled while resolving */
+	struct gt_dial			*d_dial;	/* until it calls back */
 };
 
 struct gt_client {
@@ -49,11 +43,10 @@ struct gt_client {
 	struct gt_client_opts		 c_opts;
 	char				 c_server[300];	/* host:port, for logs */
 	struct gt_tls_ctx		*c_tls;
-	struct gt_ep			*c_conn;	/* during connect/handshake */
+	struct gt_dial			*c_dial;	/* while dialling the server */
+	struct gt_ep			*c_conn;	/* during the handshake */
 	struct gt_mux			*c_mux;		/* while up */
 	struct event			*c_retry;
-	struct evdns_getaddrinfo_request *c_req;
-	int				 c_in_dns;
 	unsigned			 c_attempt;
 	time_t				 c_up_since;
 	int				 c_stopping;
@@ -87,10 +80,12 @@ gt_client_backoff_ms(unsigned attempt, uint32_t rnd)
 	return cap < CLIENT_BACKOFF_MIN_MS ? CLIENT_BACKOFF_MIN_MS : cap;
 }
 
-/* Map a connect errno to the refusal code sent back to the server. */
+/* Map a dial's error (an errno, or a resolver's) to the refusal code sent back to the server. */
 static uint8_t
 client_status_for(int err)
 {
+	if (GT_DIAL_ERR_DNS(err))
+		return GT_STATUS_DNS;
 	switch (err) {
 	case ECONNREFUSED:
 		return GT_STATUS_REFUSED;
@@ -100,6 +95,11 @@ client_status_for(int err)
 	case ENETUNREACH:
 	case EADDRNOTAVAIL:
 		return GT_STATUS_UNREACHABLE;
+	case EMFILE:
+	case ENFILE:
+	case ENOBUFS:
+	case ENOMEM:
+		return GT_STATUS_RESOURCE;
 	default:
 		return GT_STATUS_FAILED;
 	}
@@ -110,10 +110,7 @@ static void
 dial_free(struct client_dial *d)
 {
 	TAILQ_REMOVE(&d->d_client->c_dials, d, d_link);
-	if (d->d_ev != NULL)
-		event_free(d->d_ev);
-	if (d->d_fd != -1)
-		evutil_closesocket(d->d_fd);
+	gt_dial_cancel(d->d_dial);
 	free(d);
 }
 
@@ -127,28 +124,14 @@ dial_fail(struct client_dial *d, uint8_t status, const char *why)
 	dial_free(d);
 }
 
-/* Connect finished, failed or timed out. */
+/* The target is connected: its socket goes to the stream. */
 static void
-dial_event_cb(evutil_socket_t fd, short what, void *arg)
+client_dial_done(struct client_dial *d, evutil_socket_t fd)
 {
-	struct client_dial	*d = arg;
-	struct gt_ep		*ep;
-	int			 err = 0;
-	socklen_t		 len = sizeof(err);
+	struct gt_ep *ep;
 
-	if (what & EV_TIMEOUT) {
-		dial_fail(d, GT_STATUS_TIMEOUT, "timed out");
-		return;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
-		err = errno;
-	if (err != 0) {
-		dial_fail(d, client_status_for(err), strerror(err));
-		return;
-	}
 	log_debug("client", "stream %u connected to %s:%u", d->d_id, d->d_host,
 	    d->d_port);
-	d->d_fd = -1;	/* the stream's endpoint owns it now */
 	if ((ep = gt_ep_plain_open(d->d_client->c_base, fd, NULL, NULL)) == NULL)
 		gt_mux_refuse(d->d_mux, d->d_id, GT_STATUS_RESOURCE);
 	else
@@ -156,55 +139,18 @@ dial_event_cb(evutil_socket_t fd, short what, void *arg)
 	dial_free(d);
 }
 
-/* Start a non-blocking connect to one resolved address. */
+/* The dialer connected to the target, or gave up on it. */
 static void
-dial_start(struct client_dial *d, const struct sockaddr *sa, socklen_t salen)
-{
-	struct timeval	tv = { d->d_client->c_opts.dial_timeout, 0 };
-	int		err;
-
-	d->d_fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (d->d_fd == -1) {
-		err = errno;
-		dial_fail(d, err == EMFILE || err == ENFILE ? GT_STATUS_RESOURCE :
-		    GT_STATUS_FAILED, strerror(err));
-		return;
-	}
-	if (connect(d->d_fd, sa, salen) == -1 && errno != EINPROGRESS) {
-		err = errno;
-		dial_fail(d, client_status_for(err), strerror(err));
-		return;
-	}
-	d->d_ev = event_new(d->d_client->c_base, d->d_fd, EV_WRITE,
-	    dial_event_cb, d);
-	if (d->d_ev == NULL || event_add(d->d_ev, &tv) == -1) {
-		dial_fail(d, GT_STATUS_RESOURCE, "out of memory");
-		return;
-	}
-}
-
-/* The resolver answered for a target name. */
-static void
-dial_dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
+client_dial_cb(evutil_socket_t fd, int err, const char *why, void *arg)
 {
 	struct client_dial *d = arg;
 
-	d->d_in_dns = 0;
-	d->d_req = NULL;
-	if (d->d_dead) {
-		if (ai != NULL)
-			evutil_freeaddrinfo(ai);
-		free(d);	/* already unlinked */
+	d->d_dial = NULL;	/* gone when this returns */
+	if (fd == -1) {
+		dial_fail(d, client_status_for(err), why);
 		return;
 	}
-	if (result != 0 || ai == NULL) {
-		dial_fail(d, GT_STATUS_DNS, evutil_gai_strerror(result));
-		if (ai != NULL)
-			evutil_freeaddrinfo(ai);
-		return;
-	}
-	dial_start(d, ai->ai_addr, (socklen_t)ai->ai_addrlen);
-	evutil_freeaddrinfo(ai);
+	client_dial_done(d, fd);
 }
 
 /* The server asks for host:port: check -allow, then dial without blocking. */
@@ -214,11 +160,7 @@ client_connect_request(struct gt_mux *mux, uint32_t id, const char *host,
 {
 	struct gt_client	*c = arg;
 	struct client_dial	*d;
-	struct sockaddr_storage	 ss;
-	struct sockaddr_in	*sin = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6	*sin6 = (struct sockaddr_in6 *)&ss;
-	struct evutil_addrinfo	 hints;
-	char			 portstr[8];
+	int			 e;
 
 	if (!gt_allow_match(&c->c_opts.allow, host, port)) {
 		log_warnx("client", "refused stream %u to %s:%u: not in -allow",
@@ -234,31 +176,15 @@ client_connect_request(struct gt_mux *mux, uint32_t id, const char *host,
 	d->d_mux = mux;
 	d->d_id = id;
 	d->d_port = port;
-	d->d_fd = -1;
 	snprintf(d->d_host, sizeof(d->d_host), "%s", host);
 	TAILQ_INSERT_TAIL(&c->c_dials, d, d_link);
-	memset(&ss, 0, sizeof(ss));
-	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		dial_start(d, (struct sockaddr *)sin, sizeof(*sin));
-		return;
+	/* Every address of the name in turn; the callback never runs in here. */
+	d->d_dial = gt_dial_start(c->c_base, c->c_dns, host, port,
+	    c->c_opts.dial_timeout, client_dial_cb, d);
+	if (d->d_dial == NULL) {
+		e = errno;
+		dial_fail(d, client_status_for(e), strerror(e));
 	}
-	if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		dial_start(d, (struct sockaddr *)sin6, sizeof(*sin6));
-		return;
-	}
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	d->d_in_dns = 1;
-	/* The callback may run before this returns; d_in_dns tells. */
-	d->d_req = evdns_getaddrinfo(c->c_dns, host, portstr, &hints,
-	    dial_dns_cb, d);
 }
 
 /* Cancel every dial of the tunnel that went away. */
@@ -267,17 +193,8 @@ client_cancel_dials(struct gt_client *c)
 {
 	struct client_dial *d;
 
-	while ((d = TAILQ_FIRST(&c->c_dials)) != NULL) {
-		if (d->d_in_dns) {
-			/* The resolver calls back once more; it frees d then. */
-			TAILQ_REMOVE(&c->c_dials, d, d_link);
-			d->d_dead = 1;
-			if (d->d_req != NULL)
-				evdns_getaddrinfo_cancel(d->d_req);
-			continue;
-		}
+	while ((d = TAILQ_FIRST(&c->c_dials)) != NULL)
 		dial_free(d);
-	}
 }
 
 /* The tunnel ended: clean up and come back later. */
@@ -340,24 +257,10 @@ client_conn_cb(struct gt_ep *conn, enum gt_ep_ev ev, void *arg)
 	}
 }
 
-/* Dial the server at one resolved address. */
+/* Connected to the server: start the handshake (or, plain, the tunnel). */
 static void
-client_dial_server(struct gt_client *c, const struct sockaddr *sa, socklen_t len)
+client_server_open(struct gt_client *c, evutil_socket_t fd)
 {
-	evutil_socket_t fd;
-
-	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd == -1) {
-		log_warn("client", "socket");
-		client_retry(c);
-		return;
-	}
-	if (connect(fd, sa, len) == -1 && errno != EINPROGRESS) {
-		log_warn("client", "connect to %s", c->c_server);
-		evutil_closesocket(fd);
-		client_retry(c);
-		return;
-	}
 	if (c->c_tls != NULL)
 		c->c_conn = gt_ep_tls_client(c->c_base, fd, c->c_tls,
 		    c->c_opts.server_name, client_conn_cb, c);
@@ -371,49 +274,40 @@ client_dial_server(struct gt_client *c, const struct sockaddr *sa, socklen_t len
 	gt_ep_set_handshake_timeout(c->c_conn, CLIENT_HANDSHAKE_TIMEOUT);
 }
 
-/* The resolver answered for the server's name. */
+/* The dialer reached the server at one of its addresses, or at none. */
 static void
-client_dns_cb(int result, struct evutil_addrinfo *ai, void *arg)
+client_server_dial_cb(evutil_socket_t fd, int err, const char *why, void *arg)
 {
 	struct gt_client *c = arg;
 
-	c->c_in_dns = 0;
-	c->c_req = NULL;
-	if (result == EVUTIL_EAI_CANCEL) {
-		if (ai != NULL)
-			evutil_freeaddrinfo(ai);
-		return;
-	}
-	if (result != 0 || ai == NULL) {
-		log_warnx("client", "cannot resolve %s: %s", c->c_opts.server_host,
-		    evutil_gai_strerror(result));
-		if (ai != NULL)
-			evutil_freeaddrinfo(ai);
+	c->c_dial = NULL;	/* gone when this returns */
+	if (fd == -1) {
+		if (GT_DIAL_ERR_DNS(err))
+			log_warnx("client", "cannot resolve %s: %s",
+			    c->c_opts.server_host, why);
+		else
+			log_warnx("client", "connect to %s: %s", c->c_server,
+			    why);
 		client_retry(c);
 		return;
 	}
-	client_dial_server(c, ai->ai_addr, (socklen_t)ai->ai_addrlen);
-	evutil_freeaddrinfo(ai);
+	client_server_open(c, fd);
 }
 
-/* One connection attempt. */
+/* One connection attempt: every address of the server in turn. */
 static void
 client_connect(struct gt_client *c)
 {
-	struct evutil_addrinfo	hints;
-	char			portstr[8];
-
 	if (c->c_stopping)
 		return;
 	log_info("client", "connecting to %s", c->c_server);
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_protocol = IPPROTO_TCP;
-	snprintf(portstr, sizeof(portstr), "%u", c->c_opts.server_port);
-	c->c_in_dns = 1;
-	c->c_req = evdns_getaddrinfo(c->c_dns, c->c_opts.server_host, portstr,
-	    &hints, client_dns_cb, c);
+	c->c_dial = gt_dial_start(c->c_base, c->c_dns, c->c_opts.server_host,
+	    c->c_opts.server_port, CLIENT_CONNECT_TIMEOUT,
+	    client_server_dial_cb, c);
+	if (c->c_dial == NULL) {
+		log_warn("client", "cannot dial %s", c->c_server);
+		client_retry(c);
+	}
 }
 
 /* Timer: try again. */
@@ -461,12 +355,8 @@ gt_client_new(struct event_base *base, struct evdns_base *dns,
 	if (c->c_opts.dial_timeout <= 0)
 		c->c_opts.dial_timeout = 8;
 	TAILQ_INIT(&c->c_dials);
-	if (strchr(o->server_host, ':') != NULL)
-		snprintf(c->c_server, sizeof(c->c_server), "[%s]:%u",
-		    o->server_host, o->server_port);
-	else
-		snprintf(c->c_server, sizeof(c->c_server), "%s:%u",
-		    o->server_host, o->server_port);
+	(void)gt_addr_join(o->server_host, o->server_port, c->c_server,
+	    sizeof(c->c_server));
 	if (!o->no_tls && (c->c_tls = gt_tls_ctx_client(o->cert, o->key, o->ca,
 	    err, errlen)) == NULL) {
 		free(c);
@@ -493,8 +383,7 @@ gt_client_free(struct gt_client *c)
 		return;
 	c->c_stopping = 1;
 	client_cancel_dials(c);
-	if (c->c_in_dns && c->c_req != NULL)
-		evdns_getaddrinfo_cancel(c->c_req);
+	gt_dial_cancel(c->c_dial);
 	if (c->c_mux != NULL)
 		gt_mux_free(c->c_mux);
 	if (c->c_conn != NULL)

@@ -10,6 +10,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "gt/addr.h"
 #include "gt/client.h"
 #include "gt/flags.h"
 #include "gt/log.h"
@@ -17,41 +18,6 @@
 #include "gt/systemd.h"
 
 #define PROG	"gt-client"
-
-/* Split HOST:PORT or [V6]:PORT. */
-static int
-client_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
-{
-	const char	*colon, *h = s;
-	size_t		 n;
-	char		*end;
-	long		 p;
-
-	if (*s == '[') {
-		const char *rb = strchr(s, ']');
-
-		if (rb == NULL || rb[1] != ':')
-			return -1;
-		h = s + 1;
-		n = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		if ((colon = strrchr(s, ':')) == NULL ||
-		    memchr(s, ':', (size_t)(colon - s)) != NULL)
-			return -1;
-		n = (size_t)(colon - s);
-	}
-	if (n == 0 || n >= hostlen)
-		return -1;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	errno = 0;
-	p = strtol(colon + 1, &end, 10);
-	if (colon[1] == '\0' || *end != '\0' || errno != 0 || p < 1 || p > 65535)
-		return -1;
-	*port = (uint16_t)p;
-	return 0;
-}
 
 /* SIGINT/SIGTERM: stop the loop; main frees everything. */
 static void
@@ -223,7 +189,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: -server HOST:PORT is required\n", PROG);
 		return 2;
 	}
-	if (client_split_hostport(server, host, sizeof(host), &o.server_port) == -1) {
+	if (gt_addr_split(server, host, sizeof(host), &o.server_port) == -1) {
 		fprintf(stderr, "%s: -server: want HOST:PORT, not \"%s\"\n", PROG, server);
 		return 2;
 	}
@@ -264,6 +230,8 @@ main(int argc, char **argv)
 	gt_client_start(c);
 	event_base_dispatch(base);
 	gt_client_free(c);
+	/* Lookups cancelled just now report back, and free, on one more pass. */
+	event_base_loop(base, EVLOOP_NONBLOCK);
 	event_free(sigint);
 	event_free(sigterm);
 	if (dns != NULL)

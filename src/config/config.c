@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -20,6 +19,7 @@
 
 #include <yaml.h>
 
+#include "gt/addr.h"
 #include "gt/config.h"
 #include "gt/log.h"
 
@@ -372,71 +372,60 @@ config_string(const char *s, size_t len, size_t size, char *msg,
 	return 0;
 }
 
-/* An IPv4 or IPv6 literal, as inet_pton takes it. */
-static int
-config_is_ip(const char *s, int *family)
-{
-	unsigned char	buf[sizeof(struct in6_addr)];
-
-	if (inet_pton(AF_INET, s, buf) == 1) {
-		*family = AF_INET;
-		return 1;
-	}
-	if (inet_pton(AF_INET6, s, buf) == 1) {
-		*family = AF_INET6;
-		return 1;
-	}
-	return 0;
-}
-
 /* The unspecified address (0.0.0.0 or ::), which binds every address. */
 static int
 config_is_any(const char *s)
 {
-	unsigned char	buf[sizeof(struct in6_addr)];
-	static const unsigned char zero[sizeof(struct in6_addr)];
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	const uint8_t		*a;
+	size_t			 n, i;
 
-	if (inet_pton(AF_INET, s, buf) == 1)
-		return memcmp(buf, zero, 4) == 0;
-	if (inet_pton(AF_INET6, s, buf) == 1)
-		return memcmp(buf, zero, sizeof(buf)) == 0;
-	return 0;
+	if (gt_addr_parse_ip(s, 0, 0, &ss, &sl) == -1)
+		return 0;
+	n = gt_addr_bytes((struct sockaddr *)&ss, sl, &a);
+	for (i = 0; i < n; i++)
+		if (a[i] != 0)
+			return 0;
+	return n > 0;
 }
 
 /*
- * A CIDR block "addr/prefix" (a bare address means a host: /32 or /128).
- * Writes the normalised text to out[outlen].
+ * A CIDR block "addr/prefix" (a bare address means a host: /32 or /128),
+ * parsed by gt_cidr_scan; no leading zeros in the prefix, as everywhere in
+ * the file. Writes the normalised text to out[outlen].
  */
 static int
 config_cidr(const char *s, size_t len, char *out, size_t outlen, char *msg,
     size_t msglen)
 {
-	char		 show[CONFIG_SHOW_MAX + 8], addr[64];
-	const char	*slash;
-	long		 prefix, maxp;
-	int		 family;
+	char		 show[CONFIG_SHOW_MAX + 8], buf[64], *slash;
+	struct gt_cidr	 cidr;
+	unsigned	 maxp;
+	int		 rc;
 
 	config_show(s, len, show, sizeof(show));
 	if (config_string(s, len, outlen, msg, msglen) == -1)
 		return -1;
-	slash = memchr(s, '/', len);
-	if ((size_t)((slash ? slash : s + len) - s) >= sizeof(addr))
+	if (len >= sizeof(buf))
 		goto bad;
-	memcpy(addr, s, (slash ? slash : s + len) - s);
-	addr[(slash ? slash : s + len) - s] = '\0';
-	if (!config_is_ip(addr, &family))
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if ((rc = gt_cidr_scan(buf, GT_CIDR_STRICT, &cidr)) == GT_CIDR_EADDR)
 		goto bad;
-	maxp = family == AF_INET ? 32 : 128;
-	if (slash == NULL) {
-		if (snprintf(out, outlen, "%s/%ld", addr, maxp) >= (int)outlen)
-			goto bad;
-		return 0;
-	}
-	if (config_integer(slash + 1, len - (slash + 1 - s), 1, 0, maxp,
-	    &prefix, msg, msglen) == -1 || slash[1] == '+' || slash[1] == '-') {
-		snprintf(msg, msglen, "\"%s\": prefix length must be 0..%ld",
+	/* The limit as written: ::ffff:a.b.c.d counts as IPv6 here. */
+	if ((slash = strchr(buf, '/')) != NULL)
+		*slash = '\0';
+	maxp = gt_addr_ip_family(buf) == AF_INET ? 32 : 128;
+	if (rc == GT_CIDR_EPREFIX) {
+		snprintf(msg, msglen, "\"%s\": prefix length must be 0..%u",
 		    show, maxp);
 		return -1;
+	}
+	if (slash == NULL) {
+		if (snprintf(out, outlen, "%s/%u", buf, maxp) >= (int)outlen)
+			goto bad;
+		return 0;
 	}
 	memcpy(out, s, len);
 	out[len] = '\0';
@@ -460,7 +449,6 @@ config_store(struct gt_config *c, const struct config_entry *e,
 	size_t	*n;
 	long	 v;
 	size_t	 i;
-	int	 family;
 
 	config_show(s, len, show, sizeof(show));
 	if (strlen(s) != len) {
@@ -502,7 +490,7 @@ config_store(struct gt_config *c, const struct config_entry *e,
 	case CONFIG_ADDR:
 		if (config_string(s, len, e->size, msg, msglen) == -1)
 			return -1;
-		if (!config_is_ip(s, &family)) {
+		if (gt_addr_ip_family(s) == 0) {
 			snprintf(msg, msglen, "\"%s\" is not an IPv4 or IPv6 "
 			    "address", show);
 			return -1;

@@ -26,6 +26,7 @@
 #include <event2/util.h>
 
 #include "gt/accept_pause.h"
+#include "gt/addr.h"
 #include "gt/counters.h"
 #include "gt/fwd.h"
 #include "gt/registry.h"
@@ -50,27 +51,7 @@ static void	fwd_listen_update_all(struct gt_fwd *);
 void
 fwd_addr_str(const struct sockaddr *sa, socklen_t len, char *buf, size_t size)
 {
-	char host[INET6_ADDRSTRLEN];
-	const struct sockaddr_in *sin;
-	const struct sockaddr_in6 *sin6;
-
-	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(*sin)) {
-		sin = (const struct sockaddr_in *)sa;
-		if (evutil_inet_ntop(AF_INET, &sin->sin_addr, host,
-		    sizeof(host)) != NULL) {
-			snprintf(buf, size, "%s:%u", host, ntohs(sin->sin_port));
-			return;
-		}
-	} else if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(*sin6)) {
-		sin6 = (const struct sockaddr_in6 *)sa;
-		if (evutil_inet_ntop(AF_INET6, &sin6->sin6_addr, host,
-		    sizeof(host)) != NULL) {
-			snprintf(buf, size, "[%s]:%u", host,
-			    ntohs(sin6->sin6_port));
-			return;
-		}
-	}
-	snprintf(buf, size, "?");
+	(void)gt_addr_format(sa, len, buf, size);	/* "?" if it cannot */
 }
 
 /* The resolver for target names: the given one, else our own made on first need. */
@@ -94,33 +75,16 @@ fwd_dns(struct gt_fwd *fw)
 static int
 fwd_parse_listen(struct gt_fwd *fw, const char *addr)
 {
-	struct sockaddr_in *sin = (struct sockaddr_in *)&fw->fw_addr;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&fw->fw_addr;
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t len;
-
 	memset(&fw->fw_addr, 0, sizeof(fw->fw_addr));
 	if (addr == NULL || *addr == '\0' || strcmp(addr, "*") == 0)
 		addr = "0.0.0.0";
-	len = strlen(addr);
-	if (len >= 2 && addr[0] == '[' && addr[len - 1] == ']' &&
-	    len - 2 < sizeof(buf)) {
-		memcpy(buf, addr + 1, len - 2);
-		buf[len - 2] = '\0';
-	} else if (len < sizeof(buf)) {
-		memcpy(buf, addr, len + 1);
-	} else
+	if (gt_addr_parse_ip(addr, 0, GT_ADDR_BRACKETS, &fw->fw_addr,
+	    &fw->fw_addrlen) == -1)
 		return -1;
-	if (evutil_inet_pton(AF_INET, buf, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		fw->fw_addrlen = sizeof(*sin);
-	} else if (evutil_inet_pton(AF_INET6, buf, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		fw->fw_addrlen = sizeof(*sin6);
-	} else
-		return -1;
-	snprintf(fw->fw_addrstr, sizeof(fw->fw_addrstr),
-	    fw->fw_addr.ss_family == AF_INET6 ? "[%s]" : "%s", buf);
+	/* For messages that append ":port": IPv6 goes in brackets. */
+	(void)gt_addr_format_ip((struct sockaddr *)&fw->fw_addr,
+	    fw->fw_addrlen, GT_ADDR_BRACKETS, fw->fw_addrstr,
+	    sizeof(fw->fw_addrstr));
 	return 0;
 }
 

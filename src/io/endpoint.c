@@ -16,7 +16,6 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdarg.h>
@@ -28,6 +27,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "gt/addr.h"
 #include "ep_local.h"
 
 /* The socket's peer as "ip:port", "[ip]:port" or "unix". */
@@ -36,23 +36,11 @@ ep_set_addr(struct gt_ep *c)
 {
 	struct sockaddr_storage	 ss;
 	socklen_t		 sl = sizeof(ss);
-	char			 host[INET6_ADDRSTRLEN];
 
 	if (getpeername(c->ep_fd, (struct sockaddr *)&ss, &sl) == -1)
 		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host));
-		snprintf(c->ep_addr, sizeof(c->ep_addr), "%s:%u", host,
-		    ntohs(sin->sin_port));
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host));
-		snprintf(c->ep_addr, sizeof(c->ep_addr), "[%s]:%u", host,
-		    ntohs(sin6->sin6_port));
-	} else
+	if (gt_addr_format((struct sockaddr *)&ss, sl, c->ep_addr,
+	    sizeof(c->ep_addr)) == -1)
 		snprintf(c->ep_addr, sizeof(c->ep_addr), "unix");
 }
 

@@ -6,7 +6,6 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +18,7 @@
 #include <mbedtls/error.h>
 #include <mbedtls/net_sockets.h>
 
+#include "gt/addr.h"
 #include "tls_local.h"
 
 /* mbedTLS error code as text, for messages. */
@@ -291,7 +291,6 @@ ep_tls_new(struct event_base *base, evutil_socket_t fd,
     struct gt_tls_ctx *t, const char *server_name, gt_ep_cb *cb, void *arg)
 {
 	struct gt_ep	*c;
-	unsigned char	 a[16];
 	int		 ret;
 
 	if (t == NULL) {
@@ -313,8 +312,7 @@ ep_tls_new(struct event_base *base, evutil_socket_t fd,
 		 * mbedTLS 2.28 matches names against dNSName SANs only: an IP
 		 * literal is checked against iPAddress SANs after the handshake.
 		 */
-		if (server_name != NULL && (inet_pton(AF_INET, server_name,
-		    a) == 1 || inet_pton(AF_INET6, server_name, a) == 1)) {
+		if (server_name != NULL && gt_addr_ip_family(server_name) != 0) {
 			if ((EP_TLS(c)->t_ipname = strdup(server_name)) == NULL)
 				goto fail;
 			server_name = NULL;

@@ -6,7 +6,6 @@
  */
 #include <sys/types.h>
 #include <sys/socket.h>
-#include <arpa/inet.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +13,7 @@
 
 #include <mbedtls/oid.h>
 
+#include "gt/addr.h"
 #include "tls_local.h"
 
 /* Copy the subject's single CN if it is printable ASCII of 1..64 bytes. */
@@ -50,14 +50,13 @@ static int
 tls_cert_has_ip(const mbedtls_x509_crt *crt, const char *ip)
 {
 	const mbedtls_x509_sequence	*s;
-	unsigned char			 a[16];
+	struct sockaddr_storage		 ss;
+	socklen_t			 sl;
+	const uint8_t			*a;
 	size_t				 alen;
 
-	if (inet_pton(AF_INET, ip, a) == 1)
-		alen = 4;
-	else if (inet_pton(AF_INET6, ip, a) == 1)
-		alen = 16;
-	else
+	if (gt_addr_parse_ip(ip, 0, 0, &ss, &sl) == -1 ||
+	    (alen = gt_addr_bytes((struct sockaddr *)&ss, sl, &a)) == 0)
 		return 0;
 	if ((crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME) == 0)
 		return 0;

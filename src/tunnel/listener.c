@@ -18,6 +18,7 @@
 #include <event2/util.h>
 
 #include "gt/accept_pause.h"
+#include "gt/addr.h"
 #include "gt/config.h"
 #include "gt/log.h"
 #include "gt/mux.h"
@@ -301,8 +302,8 @@ gt_tunnel_server_new(struct event_base *base, const struct gt_config *cfg,
 {
 	struct gt_tunnel_server	*ts;
 	struct sockaddr_storage	 ss;
-	int			 sslen = sizeof(ss);
-	char			 addr[96];
+	socklen_t		 sslen;
+	char			 addr[GT_ADDR_HOSTMAX + 8];
 
 	if ((ts = calloc(1, sizeof(*ts))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -322,20 +323,16 @@ gt_tunnel_server_new(struct event_base *base, const struct gt_config *cfg,
 	if (cfg->security.tunnel.enable_tls &&
 	    (ts->ts_tls = tun_load_tls(cfg, err, errlen)) == NULL)
 		goto fail;
-	if (strchr(cfg->tunnel.listen_addr, ':') != NULL)
-		snprintf(addr, sizeof(addr), "[%s]:%u", cfg->tunnel.listen_addr,
-		    cfg->tunnel.listen_port);
-	else
-		snprintf(addr, sizeof(addr), "%s:%u", cfg->tunnel.listen_addr,
-		    cfg->tunnel.listen_port);
-	memset(&ss, 0, sizeof(ss));
-	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
+	(void)gt_addr_join(cfg->tunnel.listen_addr, cfg->tunnel.listen_port,
+	    addr, sizeof(addr));
+	if (gt_addr_parse_ip(cfg->tunnel.listen_addr, cfg->tunnel.listen_port, 0,
+	    &ss, &sslen) == -1) {
 		snprintf(err, errlen, "tunnel.listen_addr: bad address %s", addr);
 		goto fail;
 	}
 	ts->ts_lev = evconnlistener_new_bind(base, tun_accept_cb, ts,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-	    511, (struct sockaddr *)&ss, sslen);
+	    511, (struct sockaddr *)&ss, (int)sslen);
 	if (ts->ts_lev == NULL) {
 		snprintf(err, errlen, "tunnel: cannot listen on %s: %s", addr,
 		    strerror(errno));
