@@ -364,3 +364,135 @@ def dead_listener():
             pass
         fillers.append(f)
     return dead, fillers
+
+
+# ---------------------------------------------------------------- limits and bounds helpers
+# (added for test_limits.py and test_bounds.py)
+
+HELLO_MAGIC = 0x47545831        # "GTX1"
+
+
+def hello(caps=7, window=256 * 1024, hb=(10, 30)):
+    """A gt Hello frame (PROTOCOL.md section 4): magic, caps, window, heartbeat."""
+    return frame(6, struct.pack(">IIIHH", HELLO_MAGIC, caps, window, hb[0], hb[1]))
+
+
+def parse_hello(payload):
+    """(magic, caps, window) of a Hello payload."""
+    return struct.unpack(">III", payload[:12])
+
+
+def direct_mapping(srv, target_port, target_host="127.0.0.1"):
+    """Create a direct mapping on a free public port; returns that port."""
+    port = gtlib.free_port()
+    st, _, j = srv.create(port=port, target_host=target_host,
+                          target_port=target_port, use_tunnel=False)
+    assert st == 200, (st, j)
+    return port
+
+
+def wait_quiet(sample, quiet=1.0, slack=0, timeout=60, what="counters to settle"):
+    """Wait until sample() (a number, or a tuple of numbers) has moved by
+    at most slack (each) over quiet seconds; returns the last sample."""
+    first = sample()
+    state = {"base": first, "since": time.monotonic(), "last": first}
+
+    def settled():
+        v = sample()
+        state["last"] = v
+        vs = v if isinstance(v, tuple) else (v,)
+        bs = state["base"] if isinstance(state["base"], tuple) else (state["base"],)
+        if any(abs(a - b) > slack for a, b in zip(vs, bs)):
+            state["base"], state["since"] = v, time.monotonic()
+            return False
+        return time.monotonic() - state["since"] >= quiet
+    wait_until(settled, timeout, interval=0.1, what=what)
+    return state["last"]
+
+
+class Holder:
+    """A target that accepts and never reads: one thread, a deep backlog, a
+    small receive buffer (so that the bytes wait in gt, not in the kernel).
+    mss: the segment size announced to the connecting side (TCP_MAXSEG on
+    the listener); a small one keeps the kernel from growing the sender's
+    send buffer to megabytes (loopback's MSS is 64 KiB). The accepted
+    sockets stay open until close()."""
+
+    def __init__(self, rcvbuf=32768, backlog=2048, mss=None):
+        import threading
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        if mss:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, mss)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(backlog)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        self._t = threading.Thread(target=self._loop, daemon=True)
+        self._t.start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+
+    def close(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+        self.conns = []
+
+
+class _Address:
+    """What Client needs of a server when it only dials an address."""
+
+    def __init__(self, port, certs=""):
+        self.certs = certs
+        self.cfg = {"tunnel": {"listen_port": port},
+                    "security": {"tunnel": {"enable_tls": False}}}
+
+
+def client_to(port, extra=()):
+    """A gt-client with -no-tls dialling 127.0.0.1:port (a fake server)."""
+    return Client(_Address(port), no_tls=True, extra=extra)
+
+
+def percentile(sorted_values, p):
+    """The p-th percentile (0..100) of an ascending list (nearest rank)."""
+    if not sorted_values:
+        raise ValueError("no values")
+    import math
+    k = max(0, min(len(sorted_values) - 1,
+                   int(math.ceil(p / 100.0 * len(sorted_values))) - 1))
+    return sorted_values[k]
+
+
+def tcp_sockets():
+    """Every established IPv4 TCP socket of this network namespace, from
+    /proc/net/tcp: a list of (local_port, remote_port, tx_queue, rx_queue).
+    rx_queue: bytes received and not yet read by the owner; tx_queue:
+    bytes written by the owner and not yet acknowledged by the peer."""
+    out = []
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) < 5 or parts[3] != "01":
+                continue
+            tx, rx = parts[4].split(":")
+            out.append((int(parts[1].rsplit(":", 1)[1], 16),
+                        int(parts[2].rsplit(":", 1)[1], 16),
+                        int(tx, 16), int(rx, 16)))
+    return out
