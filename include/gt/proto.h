@@ -44,7 +44,14 @@
 
 /* Limits. */
 #define GT_FRAME_MAX_PAYLOAD	(1u << 20)	/* larger lengths end the tunnel */
-#define GT_DATA_CHUNK		(16384 - GT_FRAME_HDR_LEN - 4)	/* one frame fills one TLS record */
+/*
+ * A Data frame of GT_DATA_CHUNK bytes is GT_RECORD bytes: one TLS record,
+ * and, with libevent's chain header, one 16 KiB allocation at the receiver
+ * (a 16384-byte payload would take a 32 KiB chain, doubling what a stalled
+ * stream's window costs in memory).
+ */
+#define GT_RECORD		(16384 - 128)
+#define GT_DATA_CHUNK		(GT_RECORD - GT_FRAME_HDR_LEN - 4)
 #define GT_HOST_MAX		255
 #define GT_WINDOW_DEFAULT	(256u * 1024)	/* a peer's window when its hello says less than 16 KiB */
 #define GT_WINDOW_INITIAL	(32u * 1024)	/* gt's initial per-stream window (limits.stream_window) */

@@ -324,8 +324,9 @@ ep_read_pass(struct gt_ep *c)
 	event_del(c->ep_resched);
 	while (c->ep_reading && !c->ep_eof && total < EP_READ_BUDGET &&
 	    (want = ep_in_room(c)) > 0) {
-		if (want > c->ep_rdsize)
-			want = c->ep_rdsize;
+		/* libevent adds its chain header and rounds to a power of 2. */
+		if (want > c->ep_rdsize - EP_CHAIN_SLACK)
+			want = c->ep_rdsize - EP_CHAIN_SLACK;
 		n = 0;
 		r = c->ep_ops->read(c, want, &n);
 		total += n;
@@ -334,7 +335,8 @@ ep_read_pass(struct gt_ep *c)
 		 * big chains for a few bytes (libevent 2.1's own reads take
 		 * 4 KiB a call, after an FIONREAD).
 		 */
-		if (n >= want && c->ep_rdsize < EP_READ_MAX)
+		if (n >= c->ep_rdsize - EP_CHAIN_SLACK &&
+		    c->ep_rdsize < EP_READ_MAX)
 			c->ep_rdsize *= 2;
 		else if (n < want / 4 && c->ep_rdsize > EP_READ_MIN)
 			c->ep_rdsize /= 2;

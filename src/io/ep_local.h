@@ -17,7 +17,8 @@
 
 #define EP_READ_MIN		(16 * 1024)	/* first read; sizes adapt from here */
 #define EP_READ_MAX		(256 * 1024)	/* one read at most */
-#define EP_RECORD		16384		/* TLS: one full record */
+#define EP_RECORD		(16384 - 128)	/* TLS: one record, one Data frame, one 16 KiB chain */
+#define EP_CHAIN_SLACK		128		/* a read of 2^n - this fills a 2^n chain */
 #define EP_READ_BUDGET		(256 * 1024)	/* per event, then yield */
 #define EP_WRITE_BUDGET		(1024 * 1024)	/* per event, then yield */
 #define EP_CN_MAX		64

@@ -21,6 +21,7 @@
  * tunnel's and the process's growth budgets (windows shrink back towards a
  * fair share as streams multiply).
  */
+#include <sys/types.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,7 @@
 #define MUX_OUT_HIWAT		(128 * 1024)	/* tunnel output we fill with data up to */
 #define MUX_OUT_LOWAT		(48 * 1024)	/* refill when drained to this */
 #define MUX_OUT_MAX		(4 * 1024 * 1024)	/* default params.out_max */
-#define MUX_BUFFER		(32ull * 1024 * 1024)	/* default params.buffer */
+#define MUX_BUFFER		(16ull * 1024 * 1024)	/* default params.buffer */
 #define MUX_SOCK_READ_HIWAT	(256 * 1024)	/* bytes read ahead of the tunnel, at most */
 #define MUX_BASE_READ_HIWAT	(64 * 1024)	/* the same for a stream without credit */
 #define MUX_BASE_SOCK_LIMIT	(1024 * 1024)	/* base mode: pause the tunnel past this */
@@ -70,6 +71,7 @@ struct mux_stream {
 	uint32_t			 s_extra;	/* of it, taken from the budgets */
 	uint32_t			 s_consumed;	/* written to the endpoint, not yet granted */
 	size_t				 s_base_pend;	/* base mode: bytes counted in m_base_pend */
+	size_t				 s_inlen;	/* read, not yet sent: counted in m_rd_pend */
 	unsigned			 s_local_eof:1,	/* the endpoint said EOF */
 					 s_sent_shut:1,	/* we sent SHUTDOWN */
 					 s_peer_shut:1,	/* peer sent SHUTDOWN */
@@ -123,6 +125,9 @@ struct gt_mux {
 	uint64_t		 m_nsessions;	/* streams ever opened */
 	uint64_t		 m_bytes_from_sock, m_bytes_to_sock;
 	size_t			 m_base_pend;	/* base mode: bytes waiting in endpoints */
+	size_t			 m_rd_pend;	/* read from endpoints, not yet sent */
+	size_t			 m_rd_max;	/* past it no stream reads (buffer / 4) */
+	int			 m_rd_full;	/* reading stopped until m_rd_pend halves */
 	unsigned		 m_rx_blocked;	/* base-mode streams over their limit */
 	int			 m_rx_paused;	/* tunnel reading is off (either reason) */
 	int			 m_closed;
@@ -420,7 +425,32 @@ stream_read_update(struct mux_stream *s)
 	if (cap > 0)
 		gt_ep_set_read_hiwat(s->s_ep, (size_t)cap);
 	gt_ep_read_enable(s->s_ep, s->s_state == ST_OPEN && !s->s_local_eof &&
-	    !s->s_sent_shut && cap > 0);
+	    !s->s_sent_shut && cap > 0 && !s->s_mux->m_rd_full);
+}
+
+/*
+ * Account for bytes read from (delta > 0) or sent on behalf of (< 0) a
+ * stream. Read-ahead across all streams is bounded too, not only per
+ * stream: past m_rd_max every stream stops reading, and all start again
+ * when it has halved (hysteresis, so the walk over the streams is rare).
+ */
+static void
+mux_rd_account(struct gt_mux *m, struct mux_stream *s, ssize_t delta)
+{
+	struct mux_stream	*t;
+	size_t			 i;
+	int			 full;
+
+	s->s_inlen += delta;
+	m->m_rd_pend += delta;
+	full = m->m_rd_full ? m->m_rd_pend > m->m_rd_max / 2 :
+	    m->m_rd_pend >= m->m_rd_max;
+	if (full == m->m_rd_full)
+		return;
+	m->m_rd_full = full;
+	for (i = 0; i < m->m_tsize; i++)
+		for (t = m->m_table[i]; t != NULL; t = t->s_hnext)
+			stream_read_update(t);
 }
 
 /* Hang the endpoint under the stream: its events are the stream's now. */
@@ -454,6 +484,8 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 	mux_unlink(m, s);
 	mux_budget_give(m, s->s_extra);
 	m->m_base_pend -= s->s_base_pend;
+	if (s->s_inlen > 0)
+		mux_rd_account(m, s, -(ssize_t)s->s_inlen);	/* s is unlinked */
 	if (s->s_blocking)
 		m->m_rx_blocked--;
 	mux_rx_update(m);
@@ -561,6 +593,10 @@ stream_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 static void
 stream_on_input(struct mux_stream *s)
 {
+	size_t len = evbuffer_get_length(gt_ep_input(s->s_ep));
+
+	if (len > s->s_inlen)
+		mux_rd_account(s->s_mux, s, (ssize_t)(len - s->s_inlen));
 	if (s->s_credit > 0 || !(s->s_caps & GT_CAP_FLOW))
 		stream_enqueue(s);
 }
@@ -708,6 +744,7 @@ mux_schedule(struct gt_mux *m)
 			}
 			s->s_credit -= (int64_t)n;
 			s->s_from_sock += n;
+			mux_rd_account(m, s, -(ssize_t)(n < s->s_inlen ? n : s->s_inlen));
 			if (s->s_ctr != NULL) {
 				if (m->m_role == GT_MUX_SERVER)
 					s->s_ctr->bytes_in += n;
@@ -1156,6 +1193,8 @@ gt_mux_new(struct event_base *base, struct gt_ep *conn,
 	if (m->m_window_max > GT_WINDOW_MAX)
 		m->m_window_max = GT_WINDOW_MAX;
 	m->m_buffer = p->buffer ? p->buffer : MUX_BUFFER;
+	m->m_rd_max = m->m_buffer / 4 > MUX_SOCK_READ_HIWAT ? m->m_buffer / 4 :
+	    MUX_SOCK_READ_HIWAT;
 	m->m_process = p->process;
 	m->m_out_max = p->out_max ? p->out_max : MUX_OUT_MAX;
 	if (m->m_out_max < 2 * MUX_OUT_HIWAT)
