@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <sys/socket.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +147,7 @@ fwd_direct_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	    fm->fm_map.target_host, fm->fm_map.target_port,
 	    FWD_CONNECT_TIMEOUT, fwd_dial_done, s);
 	if (s->fs_dial == NULL)
-		fwd_session_close(s, "out of memory");
+		fwd_session_close(s, strerror(errno));
 }
 
 /* Close every session of fm (its mapping is going away). */

@@ -159,8 +159,11 @@ def test_stalled_reader_does_not_stall_neighbours():
     assert sent[0] - stalled_at < (4 << 20), "sender kept going while stalled"
     # go-tunnel took 1.1 s here; a per-stream window keeps it in the ms.
     assert p99 < 0.25, "neighbour stalled: p99 %.3f s" % p99
+    # ASan's quarantine keeps freed memory (up to 256 MiB): RSS is checked
+    # in the normal build only.
     for name, st in rss.items():
-        assert st["VmHWM"] < 64 * 1024, "%s peak RSS %d KiB" % (name, st["VmHWM"])
+        if not tunlib.is_asan_build():
+            assert st["VmHWM"] < 64 * 1024, "%s peak RSS %d KiB" % (name, st["VmHWM"])
     # Release the sink: every byte arrives, in order.
     sink.release.set()
     t.join(120)
