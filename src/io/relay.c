@@ -7,11 +7,13 @@
  *   while the sink holds more than the high-water mark, and starts again
  *   when the sink's DRAINED says it fell to a quarter of it. An EOF travels
  *   as a FIN once the sink has written everything before it.
- * - splice (Linux, both endpoints plain TCP, as HAProxy does): the bytes go
- *   socket -> pipe -> socket inside the kernel and never reach user space.
- *   The relay then waits on the two sockets itself; the pipe (at most its
- *   capacity, bounded like a buffer) is made at the first byte, so an idle
- *   session holds none. If no pipe can be had, the direction uses buffers.
+ * - splice (Linux, both endpoints plain TCP, as HAProxy's splice-auto does):
+ *   once a direction shows bulk traffic (one read of RELAY_SPLICE_MIN or
+ *   more), it switches, when the sink has written everything, to socket ->
+ *   pipe -> socket inside the kernel: the bytes never reach user space. The
+ *   relay then waits on the two sockets itself. Small exchanges stay on
+ *   buffers, which answer sooner; an idle session holds no pipe. If no pipe
+ *   can be had, the direction stays on buffers.
  *
  * The relay ends when both directions carried their FIN, or at the first
  * error; relay_finish() is the one way it ends.
@@ -35,6 +37,7 @@
 #define RELAY_HIWAT	(256 * 1024)
 #define RELAY_PIPE_SIZE	(256 * 1024)	/* asked of the kernel; it may give less */
 #define RELAY_BUDGET	(1024 * 1024)	/* spliced per event, then yield */
+#define RELAY_SPLICE_MIN (64 * 1024)	/* a read this large means bulk: splice */
 
 struct gt_relay;
 
@@ -49,6 +52,8 @@ struct relay_dir {
 	int		 d_paused;	/* buffers: source reading stopped, sink full */
 	const char	*d_name;	/* for messages: the source's side */
 	/* splice */
+	int		 d_spl_ok;	/* both ends plain sockets, splice allowed */
+	int		 d_spl_want;	/* bulk seen: splice once the sink is empty */
 	int		 d_spl;		/* this direction splices */
 	int		 d_pipe[2];	/* -1 until the first byte */
 	size_t		 d_cap;		/* the pipe's capacity */
@@ -70,6 +75,7 @@ struct gt_relay {
 };
 
 static void	relay_ep_cb(struct gt_ep *, enum gt_ep_ev, void *);
+static void	relay_spl_setup(struct relay_dir *);
 
 /* Release the pipes, the events, both endpoints and the relay. */
 static void
@@ -178,6 +184,11 @@ relay_move(struct gt_relay *r, struct relay_dir *d)
 		}
 		relay_count(d, n);
 		gt_ep_kick(d->d_dst);
+		if (d->d_spl_ok && !d->d_spl_want && n >= RELAY_SPLICE_MIN) {
+			/* Bulk: DRAINED at empty says when to switch. */
+			d->d_spl_want = 1;
+			gt_ep_set_lowat(d->d_dst, 0);
+		}
 	}
 	if (!d->d_paused && gt_ep_out_pending(d->d_dst) >= r->r_hiwat) {
 		d->d_paused = 1;
@@ -189,6 +200,14 @@ relay_move(struct gt_relay *r, struct relay_dir *d)
 static void
 relay_drained(struct gt_relay *r, struct relay_dir *d)
 {
+	if (d->d_spl_want && !d->d_spl && !d->d_eof &&
+	    gt_ep_out_pending(d->d_dst) == 0) {
+		relay_spl_setup(d);
+		if (d->d_spl) {
+			d->d_paused = 0;
+			return;
+		}
+	}
 	if (d->d_paused && !d->d_eof &&
 	    gt_ep_out_pending(d->d_dst) <= r->r_hiwat / 4) {
 		d->d_paused = 0;
@@ -341,13 +360,18 @@ relay_spl_rcb(evutil_socket_t fd, short what, void *arg)
 		goto out;
 	}
 	while (!r->r_done && total < RELAY_BUDGET && d->d_inpipe < d->d_cap) {
-		n = splice(fd, NULL, d->d_pipe[1], NULL, d->d_cap - d->d_inpipe,
+		size_t want = d->d_cap - d->d_inpipe;
+
+		n = splice(fd, NULL, d->d_pipe[1], NULL, want,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
 		if (n > 0) {
 			d->d_inpipe += (size_t)n;
 			total += (size_t)n;
 			if (relay_spl_flush(d) == -1)
 				goto out;
+			/* Short: the socket is probably empty; epoll says when not. */
+			if ((size_t)n < want)
+				break;
 			continue;
 		}
 		if (n == 0) {
@@ -393,9 +417,7 @@ relay_spl_setup(struct relay_dir *d)
 {
 	struct event_base *base = gt_ep_base(d->d_src);
 
-	if (gt_ep_is_tls(d->d_src) || gt_ep_is_tls(d->d_dst) ||
-	    gt_ep_fd(d->d_src) == -1 || gt_ep_fd(d->d_dst) == -1 ||
-	    evbuffer_get_length(gt_ep_input(d->d_src)) > 0 ||
+	if (!d->d_spl_ok || evbuffer_get_length(gt_ep_input(d->d_src)) > 0 ||
 	    gt_ep_out_pending(d->d_dst) > 0)
 		return;
 	d->d_rev = event_new(base, gt_ep_fd(d->d_src), EV_READ | EV_PERSIST,
@@ -451,9 +473,15 @@ gt_relay_new(struct gt_ep *a, struct gt_ep *b, size_t hiwat,
 		gt_ep_set_read_hiwat(r->r_ep[i], r->r_hiwat);
 		gt_ep_read_enable(r->r_ep[i], 1);
 	}
-	if (getenv("GT_NO_SPLICE") == NULL)
-		for (i = 0; i < 2; i++)
-			relay_spl_setup(&r->r_dir[i]);
+	for (i = 0; i < 2; i++) {
+		struct relay_dir *d = &r->r_dir[i];
+
+		d->d_spl_ok = getenv("GT_NO_SPLICE") == NULL &&
+		    !gt_ep_is_tls(d->d_src) && !gt_ep_is_tls(d->d_dst) &&
+		    gt_ep_fd(d->d_src) != -1 && gt_ep_fd(d->d_dst) != -1;
+		if (getenv("GT_SPLICE_ALWAYS") != NULL)
+			relay_spl_setup(d);
+	}
 	/* Bytes that arrived before the relay existed. */
 	for (i = 0; i < 2; i++)
 		if (!r->r_dir[i].d_spl &&

@@ -21,26 +21,7 @@ T = gtlib.Runner()
 MiB = 1 << 20
 
 
-def _logged(fn):
-    """On failure, show the tails of the logs of the processes the test ran."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapped():
-        nsrv, ncli = len(gtlib._servers), len(tunlib._clients)
-        try:
-            fn()
-        except Exception:
-            for s in gtlib._servers[nsrv:]:
-                print("---- server log tail (exit %r):\n%s" % (
-                    s.proc.poll() if s.proc else None, s.log()[-2500:]))
-            for c in tunlib._clients[ncli:]:
-                try:
-                    print("---- client log tail:\n%s" % c.log()[-2500:])
-                except OSError:
-                    pass
-            raise
-    return T.test(wrapped)
+_logged = tunlib.logged(T)
 
 
 def rss_kib(pid):

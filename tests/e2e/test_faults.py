@@ -19,32 +19,8 @@ from gtlib import wait_until, make_tmpdir
 from tunlib import EchoStream, roundtrip_n
 
 T = gtlib.Runner()
-_test = T.test
-
-
-def _logged(fn):
-    """On failure, show the tails of the logs of the processes the test ran."""
-    import functools
-
-    @functools.wraps(fn)
-    def run():
-        nsrv, ncli = len(gtlib._servers), len(tunlib._clients)
-        try:
-            fn()
-        except Exception:
-            for s in gtlib._servers[nsrv:]:
-                print("---- server log tail (exit %r):\n%s" % (
-                    s.proc.poll() if s.proc else None, s.log()[-2500:]))
-            for c in tunlib._clients[ncli:]:
-                try:
-                    print("---- client log tail:\n%s" % c.log()[-1500:])
-                except OSError:
-                    pass
-            raise
-    return _test(run)
-
-
-T.test = _logged
+# Every test of this file shows its processes' logs when it fails.
+T.test = tunlib.logged(type("Plain", (), {"test": staticmethod(T.test)}), tail=1500)
 
 
 def names(srv):

@@ -20,26 +20,7 @@ NOT_SERVED_S = 1.0      # how long a connection over a limit must stay unserved
 SERVED_S = 10.0         # how long a served connection may take to echo
 
 
-def _logged(fn):
-    """On failure, show the tails of the logs of the processes the test ran."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapped():
-        nsrv, ncli = len(gtlib._servers), len(tunlib._clients)
-        try:
-            fn()
-        except Exception:
-            for s in gtlib._servers[nsrv:]:
-                print("---- server log tail (exit %r):\n%s" % (
-                    s.proc.poll() if s.proc else None, s.log()[-2500:]))
-            for c in tunlib._clients[ncli:]:
-                try:
-                    print("---- client log tail:\n%s" % c.log()[-1500:])
-                except OSError:
-                    pass
-            raise
-    return T.test(wrapped)
+_logged = tunlib.logged(T)
 
 
 # ---------------------------------------------------------------- sessions

@@ -496,3 +496,28 @@ def tcp_sockets():
                         int(parts[2].rsplit(":", 1)[1], 16),
                         int(tx, 16), int(rx, 16)))
     return out
+
+
+def logged(runner, tail=2500):
+    """A test decorator for runner: on failure, print the tails of the logs
+    of the servers and clients the test started."""
+    import functools
+
+    def deco(fn):
+        @functools.wraps(fn)
+        def run():
+            nsrv, ncli = len(gtlib._servers), len(_clients)
+            try:
+                fn()
+            except Exception:
+                for s in gtlib._servers[nsrv:]:
+                    print("---- server log tail (exit %r):\n%s" % (
+                        s.proc.poll() if s.proc else None, s.log()[-tail:]))
+                for c in _clients[ncli:]:
+                    try:
+                        print("---- client log tail:\n%s" % c.log()[-tail:])
+                    except OSError:
+                        pass
+                raise
+        return runner.test(run)
+    return deco

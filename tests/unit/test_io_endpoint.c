@@ -25,30 +25,13 @@
 
 static struct event_base *base;
 
+#include "io_harness.h"
+
 struct seen {
 	int	nread, ndrained, neof, nerror;
 	size_t	max_in;		/* largest input seen at a READ */
 };
 
-/* Seconds on a clock that never jumps. */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-#define WAIT_UNTIL(cond, secs) do {					\
-	double _dl = now_s() + (secs);					\
-	while (!(cond)) {						\
-		if (now_s() > _dl)					\
-			fail_msg("timed out waiting for " #cond);	\
-		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);	\
-		usleep(200);						\
-	}								\
-} while (0)
 
 /* Run the loop a few passes (for "nothing more happens" checks). */
 static void
@@ -62,14 +45,6 @@ settle(void)
 	}
 }
 
-/* A connected pair of non-blocking sockets. */
-static void
-mkpair(int fds[2])
-{
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
-	fcntl(fds[0], F_SETFL, O_NONBLOCK);
-	fcntl(fds[1], F_SETFL, O_NONBLOCK);
-}
 
 /* Count what the endpoint reports. */
 static void

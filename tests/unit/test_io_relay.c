@@ -24,6 +24,8 @@
 
 static struct event_base *base;
 
+#include "io_harness.h"
+
 struct side {
 	int		 user, target;	/* the test's ends */
 	struct gt_relay	*relay;
@@ -32,25 +34,6 @@ struct side {
 	char		 why[128];
 };
 
-/* Seconds on a clock that never jumps. */
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-#define WAIT_UNTIL(cond, secs) do {					\
-	double _dl = now_s() + (secs);					\
-	while (!(cond)) {						\
-		if (now_s() > _dl)					\
-			fail_msg("timed out waiting for " #cond);	\
-		event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);	\
-		usleep(100);						\
-	}								\
-} while (0)
 
 /* The relay ended. */
 static void
