@@ -40,7 +40,7 @@ struct gt_mux_params {
 	uint32_t	 caps;		/* capabilities to offer: GT_CAP_*; 0 = go-tunnel only */
 	uint32_t	 window;	/* initial receive window per stream; 0 = GT_WINDOW_INITIAL */
 	uint32_t	 window_max;	/* a fast stream's window grows to this; 0 = GT_WINDOW_GROW_MAX */
-	uint64_t	 buffer;	/* per tunnel: window growth allowed; 0 = 16 MiB */
+	uint64_t	 buffer;	/* per tunnel: window growth allowed; 0 = 8 MiB */
 	struct gt_mux_budget *process;	/* shared growth budget; NULL = none (borrowed) */
 	size_t		 out_max;	/* unsent frames that end the tunnel; 0 = 4 MiB */
 	unsigned	 max_streams;	/* streams at once; 0 = 200000 */

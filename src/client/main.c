@@ -115,7 +115,7 @@ main(int argc, char **argv)
 				*reg = NULL;
 	int			 no_tls = 0, debug = 0, version = 0, idx = 1, rc;
 	long			 max_sessions = 20000, window = 32768,
-				 buffer = 16L << 20, output_max = 4L << 20;
+				 buffer = 8L << 20, output_max = 4L << 20;
 	static char		 host[256];
 	char			 err[256];
 	struct gt_client_opts	 o;
@@ -144,7 +144,7 @@ main(int argc, char **argv)
 		    "initial receive window of a stream (default 32768)" },
 		{ "buffer", GT_FLAG_INT, &buffer, 65536, 1073741824, "BYTES",
 		    "window growth the tunnel may grant beyond the initial "
-		    "windows (default 16777216)" },
+		    "windows (default 8388608)" },
 		{ "output-max", GT_FLAG_INT, &output_max, 262144, 1073741824,
 		    "BYTES", "our unsent frames to a server that does not read: "
 		    "past this the tunnel is dropped (default 4194304)" },

@@ -142,7 +142,7 @@ static const struct config_entry config_table[] = {
 	    CF(limits.stream_window_max), 0, 0, 16384, 16777216, "4194304",
 	    "a stream that drains fast grows its window up to this" },
 	{ "limits.tunnel_buffer", CONFIG_INT, CF(limits.tunnel_buffer), 0, 0,
-	    65536, 1073741824, "16777216",
+	    65536, 1073741824, "8388608",
 	    "per tunnel: bytes of window growth beyond the initial windows" },
 	{ "limits.process_buffer", CONFIG_INT, CF(limits.process_buffer), 0, 0,
 	    65536, 1073741824, "268435456",

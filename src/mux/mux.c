@@ -42,7 +42,7 @@
 #define MUX_OUT_HIWAT		(128 * 1024)	/* tunnel output we fill with data up to */
 #define MUX_OUT_LOWAT		(48 * 1024)	/* refill when drained to this */
 #define MUX_OUT_MAX		(4 * 1024 * 1024)	/* default params.out_max */
-#define MUX_BUFFER		(16ull * 1024 * 1024)	/* default params.buffer */
+#define MUX_BUFFER		(8ull * 1024 * 1024)	/* default params.buffer */
 #define MUX_SOCK_READ_HIWAT	(256 * 1024)	/* bytes read ahead of the tunnel, at most */
 #define MUX_BASE_READ_HIWAT	(64 * 1024)	/* the same for a stream without credit */
 #define MUX_BASE_SOCK_LIMIT	(1024 * 1024)	/* base mode: pause the tunnel past this */

@@ -281,7 +281,7 @@ GOOD_LIMITS = {
     "max_sessions_per_mapping": 10000,
     "stream_window": 32768,
     "stream_window_max": 4194304,
-    "tunnel_buffer": 16777216,
+    "tunnel_buffer": 8388608,
     "process_buffer": 268435456,
     "tunnel_output_max": 4194304,
 }
