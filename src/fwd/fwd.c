@@ -253,8 +253,7 @@ static void
 fwd_map_free(struct fwd_map *fm)
 {
 	/* Its sessions may outlive it: they count against nothing now. */
-	if (fm->fm_ctr->on_session != NULL)
-		fm->fm_fwd->fw_nsessions -= fm->fm_ctr->active;
+	fm->fm_fwd->fw_nsessions -= fm->fm_ctr->active;
 	fm->fm_ctr->on_session = NULL;
 	event_free(fm->fm_retry);
 	gt_counters_unref(fm->fm_ctr);
@@ -357,8 +356,7 @@ fwd_map_remove(struct gt_fwd *fw, struct fwd_map *fm)
 	if (fm->fm_lev != NULL)
 		evconnlistener_free(fm->fm_lev);
 	fm->fm_lev = NULL;
-	fw->fw_nsessions -= fm->fm_ctr->active;
-	fm->fm_ctr->on_session = NULL;
+	/* Sessions closed here count down; fwd_map_free forgets the rest. */
 	fwd_direct_close_all(fm);
 	/* Tunnel sessions of this mapping end with it too. */
 	gt_registry_close_streams(fw->fw_reg, fm->fm_ctr);

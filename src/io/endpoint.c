@@ -403,7 +403,8 @@ ep_closing_step(struct gt_ep *c, short what)
 			return;
 		}
 		c->ep_wr_wants_r = 0;
-		shutdown(c->ep_fd, SHUT_WR);
+		if (c->ep_fd >= 0)
+			(void)shutdown(c->ep_fd, SHUT_WR);
 		c->ep_closing = 2;
 		return;
 	}

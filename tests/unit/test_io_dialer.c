@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -169,7 +170,12 @@ full_listener(uint16_t *port, int fill[3])
 		assert_true(fill[i] >= 0);
 		(void)connect(fill[i], (struct sockaddr *)&ss, sl);
 	}
-	usleep(50000);
+	/* The first one completes into the queue: then it is full. */
+	{
+		struct pollfd pfd = { .fd = fill[0], .events = POLLOUT };
+
+		assert_int_equal(poll(&pfd, 1, 5000), 1);
+	}
 	return fd;
 }
 
