@@ -26,9 +26,20 @@ struct gt_config {
 	struct {
 		char		listen_addr[64];
 		uint16_t	listen_port;
+		int		tls;			/* HTTPS (mbedTLS) */
+		char		cert_file[GT_CONFIG_PATH_MAX];
+		char		key_file[GT_CONFIG_PATH_MAX];
+		char		client_ca[GT_CONFIG_PATH_MAX];	/* "": no client cert */
+		int		allow_plain_http;	/* plain HTTP off loopback */
+		int		max_connections;	/* open API connections */
+		int		max_connections_per_ip;
+		int		header_timeout;		/* s for a request head */
+		int		body_timeout;		/* s for a request body */
+		int		idle_timeout;		/* s between requests */
 	} api;
 	struct {
 		char		path[GT_CONFIG_PATH_MAX];
+		int		busy_timeout;		/* ms a write may wait */
 	} database;
 	struct {
 		struct {
@@ -59,6 +70,7 @@ struct gt_config {
 	} limits;
 	struct {
 		char		level[16];	/* debug|info|warn|error */
+		int		rate_limit;	/* lines per 10 s from one source */
 	} log;
 };
 

@@ -87,11 +87,36 @@ static const struct config_entry config_table[] = {
 	    "IP address the API binds" },
 	{ "api.listen_port", CONFIG_PORT, CF(api.listen_port), 0, 0,
 	    1, 65535, "8080", "TCP port of the API" },
+	{ "api.tls", CONFIG_BOOL, CF(api.tls), 0, 0, 0, 1, "false",
+	    "HTTPS on the API port (mbedTLS); plain HTTP is then refused" },
+	{ "api.cert_file", CONFIG_PATH, CF(api.cert_file), CFS(api.cert_file),
+	    0, 0, 0, "certs/server.crt", "the API's certificate (PEM), with api.tls" },
+	{ "api.key_file", CONFIG_PATH, CF(api.key_file), CFS(api.key_file),
+	    0, 0, 0, "certs/server.key", "the API's private key (PEM), with api.tls" },
+	{ "api.client_ca", CONFIG_PATH, CF(api.client_ca), CFS(api.client_ca),
+	    0, 0, 0, "", "set: API callers need a certificate from this CA too" },
+	{ "api.allow_plain_http", CONFIG_BOOL, CF(api.allow_plain_http), 0, 0,
+	    0, 1, "false", "serve plain HTTP on a non-loopback api.listen_addr "
+	    "(tokens then cross the network in clear)" },
+	{ "api.max_connections", CONFIG_INT, CF(api.max_connections), 0, 0,
+	    1, 100000, "256", "open API connections at once; more are closed at accept" },
+	{ "api.max_connections_per_ip", CONFIG_INT,
+	    CF(api.max_connections_per_ip), 0, 0, 1, 100000, "32",
+	    "open API connections at once from one address" },
+	{ "api.header_timeout", CONFIG_INT, CF(api.header_timeout), 0, 0,
+	    1, 3600, "10", "seconds to receive a whole request head" },
+	{ "api.body_timeout", CONFIG_INT, CF(api.body_timeout), 0, 0,
+	    1, 3600, "10", "seconds to receive a whole request body" },
+	{ "api.idle_timeout", CONFIG_INT, CF(api.idle_timeout), 0, 0,
+	    1, 86400, "30", "seconds a connection may wait between requests" },
 
 	SECTION("database", "mapping storage"),
 	{ "database.path", CONFIG_PATH, CF(database.path),
 	    CFS(database.path), 0, 0, 0, "./data/mappings.db",
 	    "SQLite file holding the mappings" },
+	{ "database.busy_timeout", CONFIG_INT, CF(database.busy_timeout), 0, 0,
+	    1, 1000, "20", "milliseconds a write waits for a database another "
+	    "process has locked before the API answers 503" },
 
 	SECTION("security", "authentication and transport security"),
 	SECTION("security.api", "API access control"),
@@ -155,6 +180,9 @@ static const struct config_entry config_table[] = {
 	SECTION("log", "logging"),
 	{ "log.level", CONFIG_LOGLEVEL, CF(log.level), CFS(log.level), 0,
 	    0, 0, "info", "debug, info, warn or error" },
+	{ "log.rate_limit", CONFIG_INT, CF(log.rate_limit), 0, 0, 1, 100000,
+	    "10", "warnings of one kind from one peer per 10 s; the rest are "
+	    "counted and reported as suppressed" },
 };
 #define CONFIG_NENTRIES	(sizeof(config_table) / sizeof(config_table[0]))
 
@@ -390,6 +418,28 @@ config_is_any(const char *s)
 	return n > 0;
 }
 
+/* Whether s is a loopback literal: 127.0.0.0/8, ::1, or ::ffff:127.x. */
+static int
+config_is_loopback(const char *s)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	const uint8_t		*a;
+	static const uint8_t	 v6lo[16] = { [15] = 1 };
+	static const uint8_t	 mapped[12] = { [10] = 0xff, [11] = 0xff };
+	size_t			 n;
+
+	if (gt_addr_parse_ip(s, 0, 0, &ss, &sl) == -1)
+		return 0;
+	n = gt_addr_bytes((struct sockaddr *)&ss, sl, &a);
+	if (n == 4)
+		return a[0] == 127;
+	if (n == 16)
+		return memcmp(a, v6lo, 16) == 0 ||
+		    (memcmp(a, mapped, 12) == 0 && a[12] == 127);
+	return 0;
+}
+
 /*
  * A CIDR block "addr/prefix" (a bare address means a host: /32 or /128),
  * parsed by gt_cidr_scan; no leading zeros in the prefix, as everywhere in
@@ -454,6 +504,11 @@ config_store(struct gt_config *c, const struct config_entry *e,
 	if (strlen(s) != len) {
 		snprintf(msg, msglen, "NUL byte in value");
 		return -1;
+	}
+	/* A path whose default is empty is optional: "" turns it off. */
+	if (e->type == CONFIG_PATH && len == 0 && e->def[0] == '\0') {
+		*base = '\0';
+		return 0;
 	}
 	if (config_is_null(s, len, plain)) {
 		snprintf(msg, msglen, "expected %s, got an empty value",
@@ -587,6 +642,17 @@ config_validate(struct gt_config *c, const size_t *line, const char *name,
 		    line[config_index("security.api.allowed_ips")],
 		    "security.api.allowed_ips", "empty list (to allow every "
 		    "address say so: [0.0.0.0/0, \"::/0\"])");
+		return -1;
+	}
+	if (!c->api.tls && !c->api.allow_plain_http &&
+	    !config_is_loopback(c->api.listen_addr)) {
+		snprintf(msg, sizeof(msg), "%s is not a loopback address and "
+		    "api.tls is off: tokens would cross the network in clear "
+		    "(set api.tls: true, or api.allow_plain_http: true to accept "
+		    "that)", c->api.listen_addr);
+		config_seterr(err, errlen, name,
+		    line[config_index("api.listen_addr")], "api.listen_addr",
+		    msg);
 		return -1;
 	}
 	if (c->tunnel.enabled &&
@@ -1122,6 +1188,14 @@ gt_config_check_files(const struct gt_config *c, char *err, size_t errlen)
 		    c->security.tunnel.key_file, 1, err, errlen) == -1 ||
 		    config_need_file("security.tunnel.client_ca",
 		    c->security.tunnel.client_ca, 0, err, errlen) == -1)
+			return -1;
+	}
+	if (c->api.tls) {
+		if (config_need_file("api.cert_file", c->api.cert_file, 0, err,
+		    errlen) == -1 || config_need_file("api.key_file",
+		    c->api.key_file, 1, err, errlen) == -1 ||
+		    (c->api.client_ca[0] != '\0' && config_need_file(
+		    "api.client_ca", c->api.client_ca, 0, err, errlen) == -1))
 			return -1;
 	}
 	if (c->security.api.enable_auth) {

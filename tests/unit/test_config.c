@@ -172,8 +172,18 @@ static const char full_yaml[] =
     "api:\n"
     "  listen_addr: 10.1.2.3\n"
     "  listen_port: 18080\n"
+    "  tls: true\n"
+    "  cert_file: api.crt\n"
+    "  key_file: api.key\n"
+    "  client_ca: apica.crt\n"
+    "  max_connections: 77\n"
+    "  max_connections_per_ip: 7\n"
+    "  header_timeout: 3\n"
+    "  body_timeout: 4\n"
+    "  idle_timeout: 5\n"
     "database:\n"
     "  path: '/var/lib/gt/m.db'\n"
+    "  busy_timeout: 50\n"
     "security:\n"
     "  api:\n"
     "    enable_auth: off\n"
@@ -212,6 +222,16 @@ test_full(void **state)
 	assert_int_equal(c.tunnel.heartbeat_timeout, 16);
 	assert_string_equal(c.api.listen_addr, "10.1.2.3");
 	assert_int_equal(c.api.listen_port, 18080);
+	assert_int_equal(c.api.tls, 1);
+	assert_string_equal(c.api.cert_file, "api.crt");
+	assert_string_equal(c.api.key_file, "api.key");
+	assert_string_equal(c.api.client_ca, "apica.crt");
+	assert_int_equal(c.api.max_connections, 77);
+	assert_int_equal(c.api.max_connections_per_ip, 7);
+	assert_int_equal(c.api.header_timeout, 3);
+	assert_int_equal(c.api.body_timeout, 4);
+	assert_int_equal(c.api.idle_timeout, 5);
+	assert_int_equal(c.database.busy_timeout, 50);
 	assert_string_equal(c.database.path, "/var/lib/gt/m.db");
 	assert_int_equal(c.security.api.enable_auth, 0);
 	assert_string_equal(c.security.api.jwt_secret_file, "/etc/gt/jwt.key");
@@ -288,6 +308,12 @@ static const struct bad bad_files[] = {
 	{ "\"tunnel.enabled\": true\n", "tunnel.enabled: unknown key", NULL },
 	{ "Tunnel: {}\n", "Tunnel: unknown key", NULL },
 	{ "? [a, b]\n: 1\n", "expected a key", NULL },
+	/* plain HTTP off loopback must be asked for */
+	{ "api:\n  listen_addr: 0.0.0.0\n", "test.yaml:2: api.listen_addr",
+	    "api.allow_plain_http" },
+	{ "api:\n  listen_addr: \"::\"\n", "api.listen_addr", "in clear" },
+	{ "api:\n  max_connections: 0\n", "api.max_connections", NULL },
+	{ "database:\n  busy_timeout: 5000\n", "database.busy_timeout", NULL },
 	/* wrong types: bool */
 	{ "tunnel:\n  enabled: maybe\n", "tunnel.enabled", "true or false" },
 	{ "tunnel:\n  enabled: \"true\"\n", "tunnel.enabled", "quoted" },
