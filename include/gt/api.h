@@ -116,6 +116,15 @@ const char *gt_api_time(time_t, char *buf, size_t len);
 
 /* --- metrics (metrics.c) --- */
 
+/* Why the API closed a connection before answering it. */
+enum gt_api_refusal {
+	GT_API_REFUSED_ALLOWLIST,	/* source outside allowed_ips, at accept */
+	GT_API_REFUSED_MAX,		/* api.max_connections */
+	GT_API_REFUSED_PER_IP,		/* api.max_connections_per_ip */
+	GT_API_REFUSED_DEADLINE,	/* head or body too slow */
+	GT_API_REFUSED_TLS,		/* HTTPS handshake or record failed */
+};
+
 #define GT_API_CODE_MIN	100
 #define GT_API_CODE_MAX	599
 
@@ -127,6 +136,9 @@ struct gt_api_figures {
 	uint64_t	bytes_out;
 	uint64_t	tunnel_clients;
 	uint64_t	paused_listeners;
+	uint64_t	api_conns;		/* API connections open */
+	uint64_t	api_refused[5];		/* by enum gt_api_refusal */
+	uint64_t	api_pauses;		/* API accept pauses */
 	const uint64_t	*codes;		/* [GT_API_CODE_MAX - GT_API_CODE_MIN + 1] */
 };
 

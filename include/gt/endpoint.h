@@ -35,7 +35,10 @@ enum gt_ep_ev {
 /* The callback may call gt_ep_free() on c; the endpoint then touches c no more. */
 typedef void gt_ep_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg);
 
-/* TLS material, shared by connections, reference counted (SIGHUP swaps it). */
+/*
+ * TLS material, shared by connections, reference counted (SIGHUP swaps it).
+ * A server context with client_ca NULL asks clients for no certificate.
+ */
 struct gt_tls_ctx *gt_tls_ctx_server(const char *cert, const char *key,
 	    const char *client_ca, char *err, size_t errlen);
 struct gt_tls_ctx *gt_tls_ctx_client(const char *cert, const char *key,

@@ -11,11 +11,15 @@
 #include <strings.h>
 #include <time.h>
 
+#include <sys/queue.h>
+
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
+#include "gt/accept_pause.h"
 #include "gt/api.h"
 #include "gt/auth.h"
 #include "gt/config.h"
@@ -23,12 +27,14 @@
 #include "gt/fwd.h"
 #include "gt/log.h"
 #include "gt/registry.h"
+#include "gt/endpoint.h"
 #include "gt/store.h"
+#include "gate.h"
 
 #define API_COMP	"api"
 #define API_NCODES	(GT_API_CODE_MAX - GT_API_CODE_MIN + 1)
-#define API_TIMEOUT	30		/* seconds an HTTP connection may idle */
 #define API_HDR_MAX	(16 * 1024)
+#define API_PAUSE_MS	1000		/* accept pause when descriptors run out */
 
 struct api_note {
 	uint16_t	 an_port;
@@ -36,8 +42,13 @@ struct api_note {
 };
 
 struct gt_api {
+	LIST_ENTRY(gt_api)	 api_entry;
 	struct event_base	*api_base;
 	struct evhttp		*api_http;
+	struct evconnlistener	*api_lev;	/* evhttp's, borrowed */
+	struct api_gate		*api_gate;
+	struct gt_tls_ctx	*api_tls;
+	struct gt_accept_pause	*api_pause;
 	struct gt_config	 api_cfg;
 	unsigned char		*api_key;
 	size_t			 api_keylen;
@@ -64,6 +75,9 @@ struct api_ctx {
 };
 
 typedef void api_handler(struct api_ctx *);
+
+/* Live APIs, to find ours from the listener's error callback (its arg is evhttp's). */
+static LIST_HEAD(, gt_api) api_all = LIST_HEAD_INITIALIZER(api_all);
 
 static void	api_health(struct api_ctx *);
 static void	api_metrics(struct api_ctx *);
@@ -234,6 +248,7 @@ api_metrics(struct api_ctx *c)
 	struct gt_api_figures	 f;
 	struct gt_mapping	*ms = NULL;
 	const struct gt_counters *ctr;
+	const struct api_gate_stats *gs;
 	struct evbuffer		*out;
 	size_t			 n = 0, i, len;
 	char			*text;
@@ -251,6 +266,14 @@ api_metrics(struct api_ctx *c)
 	gt_fwd_totals(api->api_fwd, &f.sessions_active, &f.bytes_in, &f.bytes_out);
 	f.tunnel_clients = api->api_reg ? gt_registry_count(api->api_reg) : 0;
 	f.paused_listeners = gt_fwd_paused(api->api_fwd);
+	gs = api_gate_stats(api->api_gate);
+	f.api_conns = gs->open;
+	f.api_refused[GT_API_REFUSED_ALLOWLIST] = gs->refused_allow;
+	f.api_refused[GT_API_REFUSED_MAX] = gs->refused_max;
+	f.api_refused[GT_API_REFUSED_PER_IP] = gs->refused_per_ip;
+	f.api_refused[GT_API_REFUSED_DEADLINE] = gs->deadline;
+	f.api_refused[GT_API_REFUSED_TLS] = gs->tls_failed;
+	f.api_pauses = gt_accept_pause_count(api->api_pause);
 	/* Count this answer itself before formatting. */
 	api->api_codes[200 - GT_API_CODE_MIN]++;
 	f.codes = api->api_codes;
@@ -445,6 +468,45 @@ api_authenticate(struct api_ctx *c)
 	return 0;
 }
 
+/*
+ * Refuse what a proxy in front could read differently from evhttp: more
+ * than one Content-Length, or Content-Length with Transfer-Encoding, or a
+ * coding other than chunked (request smuggling). 400, and the connection
+ * closes after the answer so nothing after it is read as a request.
+ */
+static int
+api_framing_bad(struct api_ctx *c)
+{
+	struct evkeyvalq	*h = evhttp_request_get_input_headers(c->c_req);
+	struct evkeyval		*kv;
+	int			 ncl = 0, nte = 0, other = 0;
+
+	TAILQ_FOREACH(kv, h, next) {
+		if (strcasecmp(kv->key, "Content-Length") == 0)
+			ncl++;
+		else if (strcasecmp(kv->key, "Transfer-Encoding") == 0) {
+			nte++;
+			if (strcasecmp(kv->value, "chunked") != 0)
+				other = 1;
+		}
+	}
+	if (ncl <= 1 && nte == 0)
+		return 0;
+	if (ncl == 0 && nte == 1 && !other)
+		return 0;
+	evhttp_add_header(evhttp_request_get_output_headers(c->c_req),
+	    "Connection", "close");
+	log_info(API_COMP, "%s %s %s: refused, ambiguous framing (%d Content-Length, "
+	    "%d Transfer-Encoding)", c->c_peer, c->c_method, c->c_path, ncl, nte);
+	if (ncl > 1)
+		api_error(c, 400, "more than one Content-Length header");
+	else if (ncl == 1)
+		api_error(c, 400, "Content-Length together with Transfer-Encoding");
+	else
+		api_error(c, 400, "Transfer-Encoding other than a single chunked");
+	return -1;
+}
+
 /* Every request: allowlist, token, route, role, handler. */
 static void
 api_dispatch(struct evhttp_request *req, void *arg)
@@ -475,7 +537,11 @@ api_dispatch(struct evhttp_request *req, void *arg)
 	if (path == NULL || *path == '\0')
 		path = "/";
 	snprintf(c.c_path, sizeof(c.c_path), "%s", path);
+	if (evcon != NULL)
+		api_gate_request_done(api->api_gate, evcon);
 
+	if (api_framing_bad(&c) == -1)
+		return;
 	if (sa == NULL || !gt_cidr_match(api->api_allow, api->api_nallow, sa)) {
 		log_info(API_COMP, "%s %s %s: refused, source not in allowed_ips",
 		    c.c_peer, c.c_method, c.c_path);
@@ -555,13 +621,54 @@ gt_api_reload_allowlist(struct gt_api *api, const struct gt_config *cfg, char *e
 	return 0;
 }
 
+/* The gate's allowlist check, at accept. */
+static int
+api_allowed(const struct sockaddr *sa, void *arg)
+{
+	struct gt_api *api = arg;
+
+	return gt_cidr_match(api->api_allow, api->api_nallow, sa);
+}
+
+/* Out of descriptors (or another accept error): pause instead of spinning. */
+static void
+api_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct gt_api	*api;
+	int		 err = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	LIST_FOREACH(api, &api_all, api_entry)
+		if (api->api_lev == lev)
+			break;
+	if (api != NULL)
+		(void)gt_accept_pause_error(api->api_pause, err);
+}
+
+/* Stop or resume accepting (the accept-pause's callback). */
+static void
+api_pause_cb(int paused, void *arg)
+{
+	struct gt_api *api = arg;
+
+	if (api->api_lev == NULL)
+		return;
+	if (paused)
+		evconnlistener_disable(api->api_lev);
+	else
+		evconnlistener_enable(api->api_lev);
+}
+
 /* Create the HTTP server and listen. */
 struct gt_api *
 gt_api_new(struct event_base *base, const struct gt_config *cfg,
     const unsigned char *key, size_t keylen, struct gt_store *store,
     struct gt_fwd *fwd, struct gt_registry *reg, char *err, size_t errlen)
 {
-	struct gt_api *api;
+	struct gt_api			*api;
+	struct evhttp_bound_socket	*bound;
+	struct api_gate_limits		 lim;
+	char				 msg[256];
 
 	if (cfg->security.api.enable_auth && (key == NULL || keylen == 0)) {
 		snprintf(err, errlen, "security.api.jwt_secret_file: no key loaded");
@@ -572,6 +679,7 @@ gt_api_new(struct event_base *base, const struct gt_config *cfg,
 		return NULL;
 	}
 	api->api_base = base;
+	LIST_INSERT_HEAD(&api_all, api, api_entry);
 	api->api_cfg = *cfg;
 	api->api_store = store;
 	api->api_fwd = fwd;
@@ -586,6 +694,22 @@ gt_api_new(struct event_base *base, const struct gt_config *cfg,
 	}
 	if (gt_api_reload_allowlist(api, cfg, err, errlen) == -1)
 		goto fail;
+	if (cfg->api.tls && (api->api_tls = gt_tls_ctx_server(cfg->api.cert_file,
+	    cfg->api.key_file, cfg->api.client_ca[0] ? cfg->api.client_ca : NULL,
+	    msg, sizeof(msg))) == NULL) {
+		snprintf(err, errlen, "api.tls: %s", msg);
+		goto fail;
+	}
+	lim.max_conns = cfg->api.max_connections;
+	lim.max_per_ip = cfg->api.max_connections_per_ip;
+	lim.head_timeout = cfg->api.header_timeout;
+	lim.body_timeout = cfg->api.body_timeout;
+	if ((api->api_gate = api_gate_new(base, &lim, api->api_tls, api_allowed,
+	    api)) == NULL || (api->api_pause = gt_accept_pause_new(base,
+	    API_PAUSE_MS, "api", api_pause_cb, api)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if ((api->api_http = evhttp_new(base)) == NULL) {
 		snprintf(err, errlen, "api: cannot create the HTTP server");
 		goto fail;
@@ -596,17 +720,20 @@ gt_api_new(struct event_base *base, const struct gt_config *cfg,
 	    EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
 	evhttp_set_max_body_size(api->api_http, GT_API_BODY_HARD_MAX);
 	evhttp_set_max_headers_size(api->api_http, API_HDR_MAX);
-	evhttp_set_timeout(api->api_http, API_TIMEOUT);
+	evhttp_set_timeout(api->api_http, cfg->api.idle_timeout);
+	evhttp_set_bevcb(api->api_http, api_gate_bevcb, api->api_gate);
 	/* Read (and drop) an oversized body before answering 413, so clients see it. */
 	evhttp_set_flags(api->api_http, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_gencb(api->api_http, api_dispatch, api);
-	if (evhttp_bind_socket_with_handle(api->api_http, cfg->api.listen_addr,
-	    cfg->api.listen_port) == NULL) {
+	if ((bound = evhttp_bind_socket_with_handle(api->api_http,
+	    cfg->api.listen_addr, cfg->api.listen_port)) == NULL) {
 		snprintf(err, errlen, "api.listen_port: cannot listen on %s:%u: %s",
 		    cfg->api.listen_addr, cfg->api.listen_port,
 		    errno ? strerror(errno) : "bind failed");
 		goto fail;
 	}
+	api->api_lev = evhttp_bound_socket_get_listener(bound);
+	evconnlistener_set_error_cb(api->api_lev, api_accept_error);
 	return api;
 fail:
 	gt_api_free(api);
@@ -621,6 +748,11 @@ gt_api_free(struct gt_api *api)
 		return;
 	if (api->api_http != NULL)
 		evhttp_free(api->api_http);
+	api_gate_free(api->api_gate);
+	gt_accept_pause_free(api->api_pause);
+	gt_tls_ctx_unref(api->api_tls);
+	if (api->api_base != NULL)
+		LIST_REMOVE(api, api_entry);
 	if (api->api_key != NULL) {
 		explicit_bzero(api->api_key, api->api_keylen);
 		free(api->api_key);

@@ -58,6 +58,8 @@ metrics_one(struct metrics_buf *b, const char *name, const char *type,
 char *
 gt_api_metrics_text(const struct gt_api_figures *f, size_t *len)
 {
+	static const char *const reasons[5] = { "allowlist", "max_connections",
+	    "max_connections_per_ip", "deadline", "tls" };
 	struct metrics_buf	b;
 	int			code;
 
@@ -79,6 +81,17 @@ gt_api_metrics_text(const struct gt_api_figures *f, size_t *len)
 	    f->tunnel_clients);
 	metrics_one(&b, "gt_listeners_paused", "gauge",
 	    "Public listeners paused for lack of file descriptors.", f->paused_listeners);
+	metrics_one(&b, "gt_api_connections", "gauge", "API connections open now.",
+	    f->api_conns);
+	metrics_add(&b, "# HELP gt_api_connections_refused_total API connections "
+	    "closed before an answer, by reason.\n"
+	    "# TYPE gt_api_connections_refused_total counter\n");
+	for (code = 0; code < 5; code++)
+		metrics_add(&b, "gt_api_connections_refused_total{reason=\"%s\"} %llu\n",
+		    reasons[code], (unsigned long long)f->api_refused[code]);
+	metrics_one(&b, "gt_api_accept_pauses_total", "counter",
+	    "Times the API stopped accepting for lack of file descriptors.",
+	    f->api_pauses);
 	metrics_add(&b, "# HELP gt_api_requests_total API requests answered, by status code.\n"
 	    "# TYPE gt_api_requests_total counter\n");
 	for (code = GT_API_CODE_MIN; f->codes != NULL && code <= GT_API_CODE_MAX; code++)

@@ -68,11 +68,12 @@ tls_ctx_new(int server, const char *cert, const char *key, const char *ca,
 		snprintf(err, errlen, "random seed: %s", e);
 		goto fail;
 	}
-	if (ca == NULL) {
+	/* A server without a CA asks for no client certificate (the HTTPS API). */
+	if (ca == NULL && !server) {
 		snprintf(err, errlen, "no CA file given");
 		goto fail;
 	}
-	if ((ret = mbedtls_x509_crt_parse_file(&t->tls_ca, ca)) != 0) {
+	if (ca != NULL && (ret = mbedtls_x509_crt_parse_file(&t->tls_ca, ca)) != 0) {
 		mbedtls_strerror(ret, e, sizeof(e));
 		snprintf(err, errlen, "%s: %s", ca, e);
 		goto fail;
@@ -120,8 +121,11 @@ tls_ctx_new(int server, const char *cert, const char *key, const char *ca,
 	mbedtls_ssl_conf_max_version(&t->tls_conf, MBEDTLS_SSL_MAJOR_VERSION_3,
 	    MBEDTLS_SSL_MINOR_VERSION_3);
 	mbedtls_ssl_conf_ciphersuites(&t->tls_conf, tls_ciphersuites);
-	mbedtls_ssl_conf_authmode(&t->tls_conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-	mbedtls_ssl_conf_ca_chain(&t->tls_conf, &t->tls_ca, NULL);
+	if (ca != NULL) {
+		mbedtls_ssl_conf_authmode(&t->tls_conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+		mbedtls_ssl_conf_ca_chain(&t->tls_conf, &t->tls_ca, NULL);
+	} else
+		mbedtls_ssl_conf_authmode(&t->tls_conf, MBEDTLS_SSL_VERIFY_NONE);
 #if defined(MBEDTLS_SSL_RENEGOTIATION)
 	mbedtls_ssl_conf_renegotiation(&t->tls_conf,
 	    MBEDTLS_SSL_RENEGOTIATION_DISABLED);

@@ -1,0 +1,541 @@
+/*
+ * gate.c: the API's connections, from accept to close (see gate.h). A
+ * connection is a filter bufferevent over a socket bufferevent; the filter
+ * passes bytes through (or through TLS), watches the start and end of each
+ * request head, and is the one place a connection's life is tracked: its
+ * context is freed by the filter's destructor, whoever closes it.
+ */
+#include <sys/types.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "gt/addr.h"
+#include "gt/endpoint.h"
+#include "gt/log.h"
+#include "gt/tls_pipe.h"
+#include "gate.h"
+
+#define GATE_COMP	"api"
+/* Bytes a connection may hold unread at each level: a head fits. */
+#define GATE_SOCK_HIWAT	(16 * 1024)
+#define GATE_IN_HIWAT	(18 * 1024)
+#define GATE_RL_WINDOW	10	/* seconds per window of refusal logs */
+#define GATE_RL_LINES	5	/* refusal lines per window and reason */
+
+enum gate_state {
+	GC_NEW,		/* accepted; not checked yet */
+	GC_IDLE,	/* between requests */
+	GC_HEAD,	/* a request head is arriving: head deadline */
+	GC_BODY,	/* its body is arriving: body deadline */
+	GC_DEAD,	/* closing */
+};
+
+enum gate_reason { GR_ALLOW, GR_MAX, GR_PER_IP, GR_DEADLINE, GR_TLS, GR_NREASONS };
+
+struct gate_conn {
+	TAILQ_ENTRY(gate_conn)	 gc_entry;
+	struct api_gate		*gc_gate;
+	struct bufferevent	*gc_bev;	/* the filter evhttp owns */
+	struct event		*gc_check;	/* once, after evhttp set the fd */
+	struct event		*gc_timer;	/* head or body deadline */
+	struct event		*gc_kick;	/* push output evhttp queued */
+	struct evbuffer_cb_entry *gc_outcb;
+	struct gt_tls_pipe	*gc_tls;
+	enum gate_state		 gc_state;
+	int			 gc_bol;	/* scanner: at the start of a line */
+	struct sockaddr_storage	 gc_peer;
+	socklen_t		 gc_peerlen;
+	char			 gc_name[64];	/* peer address:port, for logs */
+};
+TAILQ_HEAD(gate_conns, gate_conn);
+
+/* Refusals logged per window, the rest counted. */
+struct gate_rl {
+	time_t		 rl_start;
+	unsigned	 rl_lines;
+	unsigned	 rl_suppressed;
+};
+
+struct api_gate {
+	struct event_base	*g_base;
+	struct api_gate_limits	 g_lim;
+	struct gt_tls_ctx	*g_tls;
+	api_gate_allow_fn	*g_allow;
+	void			*g_arg;
+	struct gate_conns	 g_conns;
+	struct api_gate_stats	 g_stats;
+	struct gate_rl		 g_rl[GR_NREASONS];
+};
+
+static void	gate_kill(struct gate_conn *);
+
+/* Leave the counted states for good. */
+static void
+gate_dead(struct gate_conn *gc)
+{
+	if (gc->gc_state != GC_NEW && gc->gc_state != GC_DEAD)
+		gc->gc_gate->g_stats.open--;
+	gc->gc_state = GC_DEAD;
+	evtimer_del(gc->gc_timer);
+}
+
+/* Whether a refusal line may be logged now; reports what was suppressed. */
+static int
+gate_rl_ok(struct api_gate *g, enum gate_reason r)
+{
+	struct gate_rl	*rl = &g->g_rl[r];
+	time_t		 now = time(NULL);
+
+	if (now - rl->rl_start >= GATE_RL_WINDOW) {
+		if (rl->rl_suppressed > 0)
+			log_warnx(GATE_COMP, "%u more API connections refused for the "
+			    "same reason in %d s (not logged one by one)",
+			    rl->rl_suppressed, GATE_RL_WINDOW);
+		rl->rl_start = now;
+		rl->rl_lines = 0;
+		rl->rl_suppressed = 0;
+	}
+	if (rl->rl_lines < GATE_RL_LINES) {
+		rl->rl_lines++;
+		return 1;
+	}
+	rl->rl_suppressed++;
+	return 0;
+}
+
+/* Start (or stop, secs 0) the connection's deadline. */
+static void
+gate_clock(struct gate_conn *gc, int secs)
+{
+	struct timeval tv = { secs, 0 };
+
+	if (secs > 0)
+		evtimer_add(gc->gc_timer, &tv);
+	else
+		evtimer_del(gc->gc_timer);
+}
+
+/* The head is complete: the body has its own deadline. */
+static void
+gate_head_done(struct gate_conn *gc)
+{
+	gc->gc_state = GC_BODY;
+	gate_clock(gc, gc->gc_gate->g_lim.body_timeout);
+}
+
+/*
+ * Follow len bytes of a request head for its end: an empty line, "\r\n" or
+ * "\n" (evhttp accepts both). Returns once the head is done.
+ */
+static void
+gate_scan(struct gate_conn *gc, const unsigned char *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && gc->gc_state == GC_HEAD; i++) {
+		if (p[i] == '\n') {
+			if (gc->gc_bol)
+				gate_head_done(gc);
+			gc->gc_bol = 1;
+		} else if (p[i] != '\r')
+			gc->gc_bol = 0;
+	}
+}
+
+/* Scan what buf holds from offset on. */
+static void
+gate_scan_buf(struct gate_conn *gc, struct evbuffer *buf, size_t off)
+{
+	struct evbuffer_ptr	 ptr;
+	struct evbuffer_iovec	 v[8];
+	int			 n, i;
+	size_t			 len = evbuffer_get_length(buf);
+
+	while (gc->gc_state == GC_HEAD && off < len) {
+		if (evbuffer_ptr_set(buf, &ptr, off, EVBUFFER_PTR_SET) == -1)
+			return;
+		n = evbuffer_peek(buf, (ev_ssize_t)(len - off), &ptr, v, 8);
+		if (n <= 0)
+			return;
+		for (i = 0; i < n && i < 8 && gc->gc_state == GC_HEAD; i++) {
+			gate_scan(gc, v[i].iov_base, v[i].iov_len);
+			off += v[i].iov_len;
+		}
+	}
+}
+
+/* Bytes of a new request arrived on an idle connection: its head clock starts. */
+static void
+gate_request_start(struct gate_conn *gc)
+{
+	gc->gc_state = GC_HEAD;
+	gc->gc_bol = 0;
+	gate_clock(gc, gc->gc_gate->g_lim.head_timeout);
+}
+
+/* Input filter: socket (or TLS) bytes to evhttp, watching heads. */
+static enum bufferevent_filter_result
+gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t room,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct gate_conn	*gc = arg;
+	struct api_gate		*g = gc->gc_gate;
+	size_t			 before = evbuffer_get_length(dst), n;
+	enum gt_tls_pipe_rc	 rc;
+
+	(void)mode;
+	if (gc->gc_state == GC_DEAD || gc->gc_state == GC_NEW)
+		return BEV_NEED_MORE;
+	if (gc->gc_state == GC_IDLE && evbuffer_get_length(src) > 0)
+		gate_request_start(gc);
+	if (gc->gc_tls != NULL) {
+		rc = gt_tls_pipe_in(gc->gc_tls, src, dst,
+		    bufferevent_get_output(bufferevent_get_underlying(gc->gc_bev)),
+		    room);
+		if (rc == GT_TLS_PIPE_ERROR) {
+			g->g_stats.tls_failed++;
+			if (gate_rl_ok(g, GR_TLS))
+				log_warnx(GATE_COMP, "%s: HTTPS: %s", gc->gc_name,
+				    gt_tls_pipe_error(gc->gc_tls));
+			gate_kill(gc);
+			return BEV_ERROR;
+		}
+		if (rc == GT_TLS_PIPE_EOF) {
+			gate_dead(gc);
+			bufferevent_trigger_event(gc->gc_bev, BEV_EVENT_EOF |
+			    BEV_EVENT_READING, BEV_TRIG_DEFER_CALLBACKS);
+		}
+	} else {
+		n = evbuffer_get_length(src);
+		if (room >= 0 && n > (size_t)room)
+			n = (size_t)room;
+		if (n > 0 && evbuffer_remove_buffer(src, dst, n) == -1)
+			return BEV_ERROR;
+	}
+	if (gc->gc_state == GC_HEAD)
+		gate_scan_buf(gc, dst, before);
+	return evbuffer_get_length(dst) > before ? BEV_OK : BEV_NEED_MORE;
+}
+
+/* Output filter: evhttp's answers to the socket (or through TLS). */
+static enum bufferevent_filter_result
+gate_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t room,
+    enum bufferevent_flush_mode mode, void *arg)
+{
+	struct gate_conn	*gc = arg;
+	size_t			 n;
+
+	(void)mode;
+	if (gc->gc_state == GC_DEAD)
+		return BEV_ERROR;
+	if (gc->gc_tls != NULL) {
+		if (!gt_tls_pipe_ready(gc->gc_tls))
+			return BEV_NEED_MORE;
+		if (gt_tls_pipe_out(gc->gc_tls, src, dst) == GT_TLS_PIPE_ERROR)
+			return BEV_ERROR;
+		return BEV_OK;
+	}
+	n = evbuffer_get_length(src);
+	if (room >= 0 && n > (size_t)room)
+		n = (size_t)room;
+	if (n == 0)
+		return BEV_NEED_MORE;
+	return evbuffer_remove_buffer(src, dst, n) == -1 ? BEV_ERROR : BEV_OK;
+}
+
+/* Close through evhttp, after the running callback: it frees the connection. */
+static void
+gate_kill(struct gate_conn *gc)
+{
+	if (gc->gc_state == GC_DEAD)
+		return;
+	gate_dead(gc);
+	bufferevent_trigger_event(gc->gc_bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* Whether two socket addresses name the same IP (ports aside). */
+static int
+gate_same_ip(const struct sockaddr_storage *a, socklen_t al,
+    const struct sockaddr_storage *b, socklen_t bl)
+{
+	const uint8_t	*x, *y;
+	size_t		 xn, yn;
+
+	xn = gt_addr_bytes((const struct sockaddr *)a, al, &x);
+	yn = gt_addr_bytes((const struct sockaddr *)b, bl, &y);
+	return xn > 0 && xn == yn && memcmp(x, y, xn) == 0;
+}
+
+/* Deadline: a head or body took too long (a trickle), or TLS never finished. */
+static void
+gate_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn	*gc = arg;
+	struct api_gate		*g = gc->gc_gate;
+
+	(void)fd;
+	(void)what;
+	g->g_stats.deadline++;
+	if (gate_rl_ok(g, GR_DEADLINE))
+		log_warnx(GATE_COMP, "%s: request %s not received within %d s; closed",
+		    gc->gc_name, gc->gc_state == GC_BODY ? "body" : "head",
+		    gc->gc_state == GC_BODY ? g->g_lim.body_timeout :
+		    g->g_lim.head_timeout);
+	gate_kill(gc);
+}
+
+/* Right after accept, before any read: allowlist and caps. */
+static void
+gate_check_cb(evutil_socket_t unused, short what, void *arg)
+{
+	struct gate_conn	*gc = arg;
+	struct api_gate		*g = gc->gc_gate;
+	struct gate_conn	*o;
+	evutil_socket_t		 fd;
+	int			 same = 0;
+
+	(void)unused;
+	(void)what;
+	if (gc->gc_state != GC_NEW)
+		return;
+	fd = bufferevent_getfd(gc->gc_bev);
+	gc->gc_peerlen = sizeof(gc->gc_peer);
+	if (fd == -1 || getpeername(fd, (struct sockaddr *)&gc->gc_peer,
+	    &gc->gc_peerlen) == -1) {
+		gate_kill(gc);
+		return;
+	}
+	if (gt_addr_format((struct sockaddr *)&gc->gc_peer, gc->gc_peerlen,
+	    gc->gc_name, sizeof(gc->gc_name)) == -1)
+		snprintf(gc->gc_name, sizeof(gc->gc_name), "?");
+	if (!g->g_allow((struct sockaddr *)&gc->gc_peer, g->g_arg)) {
+		g->g_stats.refused_allow++;
+		if (gate_rl_ok(g, GR_ALLOW))
+			log_info(GATE_COMP, "%s: refused at accept, source not in "
+			    "security.api.allowed_ips", gc->gc_name);
+		gate_kill(gc);
+		return;
+	}
+	if (g->g_stats.open >= (uint64_t)g->g_lim.max_conns) {
+		g->g_stats.refused_max++;
+		if (gate_rl_ok(g, GR_MAX))
+			log_warnx(GATE_COMP, "%s: refused at accept, %d API "
+			    "connections open (api.max_connections)", gc->gc_name,
+			    g->g_lim.max_conns);
+		gate_kill(gc);
+		return;
+	}
+	TAILQ_FOREACH(o, &g->g_conns, gc_entry)
+		if (o != gc && o->gc_state != GC_NEW && o->gc_state != GC_DEAD &&
+		    gate_same_ip(&o->gc_peer, o->gc_peerlen, &gc->gc_peer,
+		    gc->gc_peerlen))
+			same++;
+	if (same >= g->g_lim.max_per_ip) {
+		g->g_stats.refused_per_ip++;
+		if (gate_rl_ok(g, GR_PER_IP))
+			log_warnx(GATE_COMP, "%s: refused at accept, %d API "
+			    "connections open from that address "
+			    "(api.max_connections_per_ip)", gc->gc_name, same);
+		gate_kill(gc);
+		return;
+	}
+	g->g_stats.open++;
+	gc->gc_state = GC_IDLE;
+	/* The TLS handshake runs on the first head's clock. */
+	if (gc->gc_tls != NULL)
+		gate_request_start(gc);
+}
+
+/*
+ * evhttp queues an answer while the filter's writing is disabled and only
+ * then enables it; libevent 2.1's filter does not look at its output on
+ * enable, so the answer would sit there. Push it once evhttp is done.
+ */
+static void
+gate_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+	struct gate_conn *gc = arg;
+
+	(void)buf;
+	if (info->n_added > 0 && gc->gc_state != GC_DEAD &&
+	    (bufferevent_get_enabled(gc->gc_bev) & EV_WRITE) == 0)
+		event_active(gc->gc_kick, EV_TIMEOUT, 0);
+}
+
+/* The push itself, after the callback that queued the answer returned. */
+static void
+gate_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn *gc = arg;
+
+	(void)fd;
+	(void)what;
+	if (gc->gc_state != GC_DEAD)
+		bufferevent_flush(gc->gc_bev, EV_WRITE, BEV_NORMAL);
+}
+
+/* The filter's destructor: the connection is gone, whoever closed it. */
+static void
+gate_conn_free(void *arg)
+{
+	struct gate_conn	*gc = arg;
+	struct api_gate		*g = gc->gc_gate;
+
+	gate_dead(gc);
+	TAILQ_REMOVE(&g->g_conns, gc, gc_entry);
+	if (gc->gc_outcb != NULL)
+		evbuffer_remove_cb_entry(bufferevent_get_output(gc->gc_bev), gc->gc_outcb);
+	if (gc->gc_kick != NULL)
+		event_free(gc->gc_kick);
+	if (gc->gc_check != NULL)
+		event_free(gc->gc_check);
+	if (gc->gc_timer != NULL)
+		event_free(gc->gc_timer);
+	gt_tls_pipe_free(gc->gc_tls);
+	free(gc);
+}
+
+/* A new connection (the fd comes later, from evhttp). */
+struct bufferevent *
+api_gate_bevcb(struct event_base *base, void *arg)
+{
+	struct api_gate		*g = arg;
+	struct gate_conn	*gc;
+	struct bufferevent	*sock;
+
+	if ((gc = calloc(1, sizeof(*gc))) == NULL)
+		return NULL;
+	gc->gc_gate = g;
+	gc->gc_state = GC_NEW;
+	snprintf(gc->gc_name, sizeof(gc->gc_name), "?");
+	if ((gc->gc_check = event_new(base, -1, 0, gate_check_cb, gc)) == NULL ||
+	    (gc->gc_timer = evtimer_new(base, gate_timer_cb, gc)) == NULL ||
+	    (gc->gc_kick = event_new(base, -1, 0, gate_kick_cb, gc)) == NULL ||
+	    (g->g_tls != NULL && (gc->gc_tls = gt_tls_pipe_server(g->g_tls)) == NULL))
+		goto fail;
+	if ((sock = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
+		goto fail;
+	bufferevent_setwatermark(sock, EV_READ, 0, GATE_SOCK_HIWAT);
+	gc->gc_bev = bufferevent_filter_new(sock, gate_in, gate_out,
+	    BEV_OPT_CLOSE_ON_FREE, gate_conn_free, gc);
+	if (gc->gc_bev == NULL) {
+		bufferevent_free(sock);
+		goto fail;
+	}
+	bufferevent_setwatermark(gc->gc_bev, EV_READ, 0, GATE_IN_HIWAT);
+	TAILQ_INSERT_TAIL(&g->g_conns, gc, gc_entry);
+	if ((gc->gc_outcb = evbuffer_add_cb(bufferevent_get_output(gc->gc_bev),
+	    gate_outbuf_cb, gc)) == NULL) {
+		bufferevent_free(gc->gc_bev);	/* frees gc too */
+		return NULL;
+	}
+	/* Runs once this callback's caller has given the socket its fd. */
+	event_active(gc->gc_check, EV_TIMEOUT, 0);
+	return gc->gc_bev;
+fail:
+	if (gc->gc_kick != NULL)
+		event_free(gc->gc_kick);
+	if (gc->gc_check != NULL)
+		event_free(gc->gc_check);
+	if (gc->gc_timer != NULL)
+		event_free(gc->gc_timer);
+	gt_tls_pipe_free(gc->gc_tls);
+	free(gc);
+	return NULL;
+}
+
+/* The gate context of evcon, found through its bufferevent. */
+static struct gate_conn *
+gate_find(struct api_gate *g, struct evhttp_connection *evcon)
+{
+	struct bufferevent	*bev = evhttp_connection_get_bufferevent(evcon);
+	struct gate_conn	*gc;
+
+	TAILQ_FOREACH(gc, &g->g_conns, gc_entry)
+		if (gc->gc_bev == bev)
+			return gc;
+	return NULL;
+}
+
+/* A request is being answered: no clock until the next one starts. */
+void
+api_gate_request_done(struct api_gate *g, struct evhttp_connection *evcon)
+{
+	struct gate_conn	*gc;
+	struct evbuffer		*in;
+
+	if (evcon == NULL || (gc = gate_find(g, evcon)) == NULL ||
+	    gc->gc_state == GC_DEAD || gc->gc_state == GC_NEW)
+		return;
+	gc->gc_state = GC_IDLE;
+	gate_clock(gc, 0);
+	/* Pipelined bytes already passed on are the next request's head. */
+	in = bufferevent_get_input(gc->gc_bev);
+	if (evbuffer_get_length(in) > 0) {
+		gate_request_start(gc);
+		gate_scan_buf(gc, in, 0);
+	}
+}
+
+/* The verified client CN of evcon's TLS session. */
+const char *
+api_gate_peer_cn(struct api_gate *g, struct evhttp_connection *evcon)
+{
+	struct gate_conn *gc;
+
+	if (evcon == NULL || (gc = gate_find(g, evcon)) == NULL || gc->gc_tls == NULL)
+		return NULL;
+	return gt_tls_pipe_peer_cn(gc->gc_tls);
+}
+
+/* New gate. */
+struct api_gate *
+api_gate_new(struct event_base *base, const struct api_gate_limits *lim,
+    struct gt_tls_ctx *tls, api_gate_allow_fn *allow, void *arg)
+{
+	struct api_gate *g;
+
+	if ((g = calloc(1, sizeof(*g))) == NULL)
+		return NULL;
+	g->g_base = base;
+	g->g_lim = *lim;
+	g->g_allow = allow;
+	g->g_arg = arg;
+	TAILQ_INIT(&g->g_conns);
+	if (tls != NULL) {
+		gt_tls_ctx_ref(tls);
+		g->g_tls = tls;
+	}
+	return g;
+}
+
+/* Free; evhttp_free must have closed every connection. */
+void
+api_gate_free(struct api_gate *g)
+{
+	if (g == NULL)
+		return;
+	if (!TAILQ_EMPTY(&g->g_conns))
+		log_warnx(GATE_COMP, "gate freed with connections open");
+	if (g->g_tls != NULL)
+		gt_tls_ctx_unref(g->g_tls);
+	free(g);
+}
+
+/* Counters for /metrics. */
+const struct api_gate_stats *
+api_gate_stats(const struct api_gate *g)
+{
+	return &g->g_stats;
+}
