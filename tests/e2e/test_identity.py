@@ -7,7 +7,8 @@ anyExtendedKeyUsage, one that is a CA, one whose CN is not a valid client
 name, and a server certificate with only anyExtendedKeyUsage. None of them
 brings a tunnel up; the server's log names the peer address and the reason;
 a good client still carries bytes. Then the database files' modes, and a
-flood of Hello frames that must cost a few lines of log, not megabytes."""
+flood of Hello frames that must cost a few lines of log, not megabytes, and
+refused handshakes and refused targets that are rate limited too."""
 
 import os
 import re
@@ -239,6 +240,51 @@ def test_hello_flood_rate_limited():
     port = tunlib.tunnel_mapping(srv, echo.port, client="client")
     assert tunlib.roundtrip_n(port, 20, size=4096)
     echo.close()
+
+
+def closed_by_peer(s, timeout=10):
+    """Read until the peer closes s (EOF or reset); False on timeout."""
+    s.settimeout(timeout)
+    try:
+        while s.recv(65536):
+            pass
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    except socket.timeout:
+        return False
+    return True
+
+
+@T.test
+def test_refusals_rate_limited():
+    # log.rate_limit from the config reaches the limiter: 3 lines a window.
+    srv = tunlib.tunnel_server(log={"level": "info", "rate_limit": 3})
+    n = 30
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", tunlib.tunnel_port(srv)),
+                                     timeout=10)
+        s.sendall(b"\x16\x03\x01\x00\x05garbage" * 4)
+        assert closed_by_peer(s), "the server kept a garbage handshake open"
+        s.close()
+    wait_until(lambda: "refused 127.0.0.1" in srv.log(), 10,
+               what="a refusal line")
+    refused = len(re.findall(r"\[tunnel\] refused 127\.0\.0\.1:", srv.log()))
+    print("    %d refused handshakes: %d lines" % (n, refused))
+    assert 1 <= refused <= 2 * 3, refused
+    # The client's refusals of targets outside -allow: the default 10.
+    good = good_client_works(srv)
+    good.stop()
+    tunlib.wait_clients(srv, 0)
+    cli = tunlib.Client(srv, allow="127.0.0.1:1")
+    tunlib.wait_clients(srv, 1)
+    port = tunlib.tunnel_mapping(srv, 9)
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        assert closed_by_peer(s), "a refused session stayed open"
+        s.close()
+    lines = len(re.findall(r"refused stream \d+ to 127\.0\.0\.1:9", cli.log()))
+    print("    %d refused targets: %d client lines" % (n, lines))
+    assert 1 <= lines <= 2 * RATE_LIMIT, lines
 
 
 if __name__ == "__main__":
