@@ -13,6 +13,7 @@
 #include "gt/addr.h"
 #include "gt/api.h"
 #include "gt/config.h"
+#include "gt/names.h"
 
 /* Format msg and return status (for one-line error returns). */
 static int __attribute__((format(printf, 4, 5)))
@@ -258,10 +259,10 @@ gt_api_check_create(const json_t *o, const struct gt_config *cfg,
 			if (!m->use_tunnel)
 				return validate_fail(400, msg, msglen,
 				    "client: only a tunnel mapping goes through a client");
-			if (strlen(s) != json_string_length(v) || !gt_api_client_valid(s))
+			if (strlen(s) != json_string_length(v) || !gt_name_valid(s))
 				return validate_fail(400, msg, msglen,
-				    "client: must be 1..%d printable characters without spaces",
-				    GT_CLIENT_MAX);
+				    "client: must be 1..%d of A-Z a-z 0-9 . _ -, "
+				    "starting with a letter or digit", GT_NAME_MAX);
 			snprintf(m->client, sizeof(m->client), "%s", s);
 		}
 	}

@@ -153,6 +153,9 @@ client_dial_cb(evutil_socket_t fd, int err, const char *why, void *arg)
 	client_dial_done(d, fd);
 }
 
+/* The server decides how often we refuse: the lines are rate limited. */
+static struct gt_logrl	client_rl_refused;
+
 /* The server asks for host:port: check -allow, then dial without blocking. */
 static void
 client_connect_request(struct gt_mux *mux, uint32_t id, const char *host,
@@ -163,7 +166,8 @@ client_connect_request(struct gt_mux *mux, uint32_t id, const char *host,
 	int			 e;
 
 	if (!gt_allow_match(&c->c_opts.allow, host, port)) {
-		log_warnx("client", "refused stream %u to %s:%u: not in -allow",
+		gt_log_rl(&client_rl_refused, GT_LOG_WARN, "client",
+		    c->c_server, "refused stream %u to %s:%u: not in -allow",
 		    id, host, port);
 		gt_mux_refuse(mux, id, GT_STATUS_DENIED);
 		return;

@@ -1,8 +1,9 @@
 /*
  * tls_verify.c: the peer checks mbedTLS 2.28 leaves to the caller once the
- * chain is verified: the extended key usage each side must carry, the
- * client's name (its certificate's CN) and, for a server named by an IP
- * literal, the iPAddress SAN (mbedTLS matches dNSName only).
+ * chain is verified: the exact extended key usage each side must carry, a
+ * leaf that is no CA, the client's name (its certificate's CN, names.h)
+ * and, for a server named by an IP literal, the iPAddress SAN (mbedTLS
+ * matches dNSName only).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -14,35 +15,58 @@
 #include <mbedtls/oid.h>
 
 #include "gt/addr.h"
+#include "gt/names.h"
 #include "tls_local.h"
 
-/* Copy the subject's single CN if it is printable ASCII of 1..64 bytes. */
-static char *
-tls_cert_cn(const mbedtls_x509_crt *crt)
+/*
+ * The subject's single CN as a NUL-terminated copy in buf, or a reason it
+ * cannot be a client name: missing, twice (ambiguous), a NUL inside (the
+ * name would silently be cut), or outside the names.h rule.
+ */
+static const char *
+tls_cert_cn(const mbedtls_x509_crt *crt, char *buf, size_t size)
 {
 	const mbedtls_x509_name	*n;
 	const mbedtls_x509_buf	*cn = NULL;
-	char			*s;
-	size_t			 i;
 
 	for (n = &crt->subject; n != NULL; n = n->next) {
 		if (n->oid.p == NULL ||
 		    MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) != 0)
 			continue;
 		if (cn != NULL)
-			return NULL;	/* two CNs: ambiguous */
+			return "more than one CN";
 		cn = &n->val;
 	}
-	if (cn == NULL || cn->len == 0 || cn->len > EP_CN_MAX)
-		return NULL;
-	for (i = 0; i < cn->len; i++)
-		if (cn->p[i] < 0x20 || cn->p[i] >= 0x7f)
-			return NULL;
-	if ((s = malloc(cn->len + 1)) == NULL)
-		return NULL;
-	memcpy(s, cn->p, cn->len);
-	s[cn->len] = '\0';
-	return s;
+	if (cn == NULL || cn->len == 0)
+		return "no CN";
+	if (cn->len > GT_NAME_MAX || cn->len >= size)
+		return "CN longer than 64 characters";
+	memcpy(buf, cn->p, cn->len);
+	buf[cn->len] = '\0';
+	if (strlen(buf) != cn->len || !gt_name_valid(buf))
+		return "CN is not a valid client name (1..64 of A-Z a-z 0-9 "
+		    ". _ -, starting with a letter or digit)";
+	return NULL;
+}
+
+/*
+ * Does crt name exactly the usage oid in its EKU? Unlike
+ * mbedtls_x509_crt_check_extended_key_usage(), anyExtendedKeyUsage and an
+ * absent extension do not count: a certificate made for anything is not
+ * one made for this.
+ */
+static int
+tls_cert_has_eku(const mbedtls_x509_crt *crt, const char *oid, size_t oidlen)
+{
+	const mbedtls_x509_sequence	*s;
+
+	if ((crt->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE) == 0)
+		return 0;
+	for (s = &crt->ext_key_usage; s != NULL; s = s->next)
+		if (s->buf.p != NULL && s->buf.len == oidlen &&
+		    memcmp(s->buf.p, oid, oidlen) == 0)
+			return 1;
+	return 0;
 }
 
 /* Does an iPAddress SAN of crt equal the literal ip? */
@@ -67,12 +91,13 @@ tls_cert_has_ip(const mbedtls_x509_crt *crt, const char *ip)
 	return 0;
 }
 
-/* After the handshake: EKU, CN (server) and IP name (client) checks. */
+/* After the handshake: exact EKU, no CA leaf, CN (server), IP name (client). */
 int
 tls_verify_peer(struct gt_ep *c)
 {
 	const mbedtls_x509_crt	*crt;
-	const char		*oid;
+	const char		*oid, *why;
+	char			 cn[GT_NAME_MAX + 1];
 	size_t			 oidlen;
 	uint32_t		 flags;
 
@@ -95,18 +120,27 @@ tls_verify_peer(struct gt_ep *c)
 		oid = MBEDTLS_OID_SERVER_AUTH;
 		oidlen = MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
 	}
-	/* check_extended_key_usage accepts a certificate without EKU: we do not. */
-	if ((crt->ext_types & MBEDTLS_X509_EXT_EXTENDED_KEY_USAGE) == 0 ||
-	    mbedtls_x509_crt_check_extended_key_usage(crt, oid, oidlen) != 0) {
+	if (!tls_cert_has_eku(crt, oid, oidlen)) {
 		ep_fail(c, "handshake failed: peer certificate lacks "
-		    "extended key usage %s", EP_TLS(c)->t_server ? "clientAuth" :
-		    "serverAuth");
+		    "extended key usage %s (anyExtendedKeyUsage is not enough)",
+		    EP_TLS(c)->t_server ? "clientAuth" : "serverAuth");
+		return -1;
+	}
+	/* A leaf that may sign others is a CA, not a peer's identity. */
+	if ((crt->ext_types & MBEDTLS_X509_EXT_BASIC_CONSTRAINTS) != 0 &&
+	    crt->ca_istrue) {
+		ep_fail(c, "handshake failed: peer certificate is a CA "
+		    "(basicConstraints CA:TRUE)");
 		return -1;
 	}
 	if (EP_TLS(c)->t_server) {
-		if ((c->ep_cn = tls_cert_cn(crt)) == NULL) {
-			ep_fail(c, "handshake failed: peer certificate has "
-			    "no usable CN");
+		if ((why = tls_cert_cn(crt, cn, sizeof(cn))) != NULL) {
+			ep_fail(c, "handshake failed: client name refused: %s",
+			    why);
+			return -1;
+		}
+		if ((c->ep_cn = strdup(cn)) == NULL) {
+			ep_fail(c, "handshake failed: out of memory");
 			return -1;
 		}
 	} else if (EP_TLS(c)->t_ipname != NULL &&

@@ -32,6 +32,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "gt/addr.h"
 #include "gt/counters.h"
 #include "gt/endpoint.h"
 #include "gt/frame.h"
@@ -92,6 +93,8 @@ struct gt_mux {
 	enum gt_mux_role	 m_role;
 	char			*m_name;
 	char			 m_peer[64];
+	char			 m_peer_host[64];	/* rate-limit key */
+	unsigned long		 m_hellos_ignored;
 	uint32_t		 m_caps;	/* what we offer */
 	uint32_t		 m_window;	/* our initial receive window per stream */
 	uint32_t		 m_window_max;
@@ -141,8 +144,17 @@ static void	mux_conn_cb(struct gt_ep *, enum gt_ep_ev, void *);
 static void	mux_process_input(struct gt_mux *);
 static void	mux_fail(struct gt_mux *, const char *, ...)
 		    __attribute__((format(printf, 2, 3)));
+static void	mux_fail_proto(struct gt_mux *, const char *, ...)
+		    __attribute__((format(printf, 2, 3)));
 static void	mux_schedule(struct gt_mux *);
 static void	mux_destroy(struct gt_mux *);
+
+/*
+ * What a peer can make us log once per frame or per connection goes
+ * through a limiter keyed by its address (log.h): a flood of hellos or of
+ * bad tunnels costs a few lines, not megabytes.
+ */
+static struct gt_logrl	mux_rl_hello, mux_rl_proto;
 static void	mux_rx_update(struct gt_mux *);
 static void	stream_teardown(struct mux_stream *, const char *, int);
 static void	stream_ep_cb(struct gt_ep *, enum gt_ep_ev, void *);
@@ -796,11 +808,13 @@ static int
 mux_on_hello(struct gt_mux *m, const struct gt_frame *f)
 {
 	if (f->magic != GT_HELLO_MAGIC) {
-		mux_fail(m, "bad hello magic 0x%08x", f->magic);
+		mux_fail_proto(m, "bad hello magic 0x%08x", f->magic);
 		return -1;
 	}
 	if (m->m_got_hello) {
-		log_warnx("mux", "tunnel %s: second hello ignored", m->m_name);
+		m->m_hellos_ignored++;
+		gt_log_rl(&mux_rl_hello, GT_LOG_WARN, "mux", m->m_peer_host,
+		    "tunnel %s (%s): second hello ignored", m->m_name, m->m_peer);
 		return 0;
 	}
 	m->m_got_hello = 1;
@@ -831,11 +845,11 @@ mux_on_connect_req(struct gt_mux *m, const struct gt_frame *f)
 	char			 label[GT_HOST_MAX + 16];
 
 	if (m->m_role != GT_MUX_CLIENT) {
-		mux_fail(m, "ConnectRequest sent to the server");
+		mux_fail_proto(m, "ConnectRequest sent to the server");
 		return -1;
 	}
 	if (mux_lookup(m, f->id) != NULL) {
-		mux_fail(m, "ConnectRequest for live conn ID %u", f->id);
+		mux_fail_proto(m, "ConnectRequest for live conn ID %u", f->id);
 		return -1;
 	}
 	snprintf(label, sizeof(label), "to %s:%u", f->host, f->port);
@@ -863,7 +877,7 @@ mux_on_connect_resp(struct gt_mux *m, const struct gt_frame *f)
 	struct mux_stream *s = mux_lookup(m, f->id);
 
 	if (m->m_role != GT_MUX_SERVER) {
-		mux_fail(m, "ConnectResponse sent to the client");
+		mux_fail_proto(m, "ConnectResponse sent to the client");
 		return;
 	}
 	if (s == NULL || s->s_state != ST_PENDING)
@@ -1000,7 +1014,7 @@ mux_process_input(struct gt_mux *m)
 		if (r == GT_FRAME_NEED_MORE)
 			break;
 		if (r < 0) {
-			mux_fail(m, "protocol error: %s", gt_frame_strerror(r));
+			mux_fail_proto(m, "protocol error: %s", gt_frame_strerror(r));
 			return;
 		}
 		m->m_last_rx = mux_now();
@@ -1038,7 +1052,7 @@ mux_process_input(struct gt_mux *m)
 				return;
 			break;
 		default:
-			mux_fail(m, "protocol error: unexpected frame type 0x%02x",
+			mux_fail_proto(m, "protocol error: unexpected frame type 0x%02x",
 			    f.type);
 			return;
 		}
@@ -1144,28 +1158,54 @@ mux_reaper_cb(evutil_socket_t fd, short what, void *arg)
  * a caller that may still hold a stream), close every stream and report
  * once through the closed callback.
  */
-static void
-mux_fail(struct gt_mux *m, const char *fmt, ...)
+static void __attribute__((format(printf, 3, 0)))
+mux_vfail(struct gt_mux *m, struct gt_logrl *rl, const char *fmt, va_list ap)
 {
-	va_list	ap;
+	char	line[512];
 
 	if (m->m_closed)
 		return;
 	m->m_closed = 1;
-	va_start(ap, fmt);
 	vsnprintf(m->m_why, sizeof(m->m_why), fmt, ap);
-	va_end(ap);
-	log_info("mux", "tunnel %s (%s) ended after %lds: %s; %u streams open, "
-	    "%llu sessions, %llu bytes sent, %llu bytes received", m->m_name,
-	    m->m_peer, (long)(time(NULL) - m->m_started), m->m_why,
-	    m->m_nstreams, (unsigned long long)m->m_nsessions,
+	snprintf(line, sizeof(line), "tunnel %s (%s) ended after %lds: %s; "
+	    "%u streams open, %llu sessions, %llu bytes sent, %llu bytes "
+	    "received", m->m_name, m->m_peer,
+	    (long)(time(NULL) - m->m_started), m->m_why, m->m_nstreams,
+	    (unsigned long long)m->m_nsessions,
 	    (unsigned long long)m->m_bytes_from_sock,
 	    (unsigned long long)m->m_bytes_to_sock);
+	/* The same line either way; a peer's own doing is rate limited. */
+	if (rl != NULL)
+		gt_log_rl(rl, GT_LOG_INFO, "mux", m->m_peer_host, "%s", line);
+	else
+		log_info("mux", "%s", line);
 	if (m->m_tick != NULL)
 		event_del(m->m_tick);
 	gt_ep_read_enable(m->m_conn, 0);
 	if (m->m_reaper != NULL)
 		event_active(m->m_reaper, EV_TIMEOUT, 0);
+}
+
+/* End the tunnel for a reason of ours or the transport's. */
+static void
+mux_fail(struct gt_mux *m, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	mux_vfail(m, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* As mux_fail, for a peer breaking the protocol: its line is rate limited. */
+static void
+mux_fail_proto(struct gt_mux *m, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	mux_vfail(m, &mux_rl_proto, fmt, ap);
+	va_end(ap);
 }
 
 struct gt_mux *
@@ -1175,6 +1215,7 @@ gt_mux_new(struct event_base *base, struct gt_ep *conn,
 	struct gt_mux	*m;
 	struct timeval	 tick = { 0, MUX_TICK_MS * 1000 };
 	const char	*peer;
+	uint16_t	 port;
 
 	if ((m = calloc(1, sizeof(*m))) == NULL)
 		goto fail;
@@ -1214,6 +1255,10 @@ gt_mux_new(struct event_base *base, struct gt_ep *conn,
 	TAILQ_INIT(&m->m_readyq);
 	peer = gt_ep_peer_addr(conn);
 	snprintf(m->m_peer, sizeof(m->m_peer), "%s", peer ? peer : "?");
+	/* Per peer means per address: a new source port is the same peer. */
+	if (gt_addr_split(m->m_peer, m->m_peer_host, sizeof(m->m_peer_host),
+	    &port) == -1)
+		snprintf(m->m_peer_host, sizeof(m->m_peer_host), "%s", m->m_peer);
 	m->m_name = strdup(p->name ? p->name : m->m_peer);
 	m->m_tsize = 64;
 	m->m_table = calloc(m->m_tsize, sizeof(*m->m_table));
@@ -1248,6 +1293,10 @@ mux_destroy(struct gt_mux *m)
 	size_t			 i;
 
 	m->m_closed = 1;
+	/* The flood, if any, is over: say how big it was. */
+	if (m->m_hellos_ignored > 0)
+		gt_logrl_flush(&mux_rl_hello, GT_LOG_WARN, "mux",
+		    m->m_peer_host);
 	if (m->m_table != NULL)
 		for (i = 0; i < m->m_tsize; i++)
 			while ((s = m->m_table[i]) != NULL)

@@ -460,6 +460,7 @@ gt_server_main(int argc, char **argv)
 	}
 	if (!debug && gt_log_level_parse(s->s_cfg.log.level, &lvl) == 0)
 		gt_log_set_level(lvl);
+	gt_log_set_rate_limit(s->s_cfg.log.rate_limit);
 	signal(SIGPIPE, SIG_IGN);
 	return server_run(s);
 }

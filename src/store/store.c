@@ -4,6 +4,7 @@
  * that has committed before the function returns.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -100,6 +102,73 @@ store_mkdirs(const char *dir, char *err, size_t errlen)
 		snprintf(err, errlen, "database folder %s is not a folder",
 		    dir);
 		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Make path (the database, its -wal or -shm) readable by its owner only:
+ * mappings are the map of what the private network exposes. create: make
+ * the file with mode 0600 if it is missing, so SQLite, which gives -wal
+ * and -shm the database's mode, never sees a wider one. A file that had
+ * group or other bits loses them, with a warning.
+ */
+static int
+store_secure_file(const char *path, int create, char *err, size_t errlen)
+{
+	struct stat	sb;
+	int		fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | (create ? O_CREAT : 0), 0600);
+	if (fd == -1) {
+		if (!create && errno == ENOENT)
+			return 0;	/* SQLite has not made it (yet) */
+		snprintf(err, errlen, "cannot open %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &sb) == -1) {
+		snprintf(err, errlen, "cannot stat %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (S_ISREG(sb.st_mode) && (sb.st_mode & 077) != 0) {
+		/*
+		 * Only take bits away: a read-only file stays read-only. A
+		 * file we do not own is the operator's setup: say so loudly
+		 * and let the open tell whether it is usable at all.
+		 */
+		if (fchmod(fd, sb.st_mode & 0600) == -1)
+			log_warn("store", "%s has mode %04o (group/other "
+			    "access) and cannot be made 0600", path,
+			    (unsigned)(sb.st_mode & 07777));
+		else
+			log_warnx("store", "%s had mode %04o (group/other "
+			    "access): now %04o", path,
+			    (unsigned)(sb.st_mode & 07777),
+			    (unsigned)(sb.st_mode & 0600));
+	}
+	close(fd);
+	return 0;
+}
+
+/* The -wal and -shm files next to path: owner only, as the database. */
+static int
+store_secure_sidecars(const char *path, char *err, size_t errlen)
+{
+	static const char *const suffix[] = { "-wal", "-shm" };
+	char	 side[PATH_MAX];
+	size_t	 i;
+
+	for (i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		if ((size_t)snprintf(side, sizeof(side), "%s%s", path,
+		    suffix[i]) >= sizeof(side)) {
+			snprintf(err, errlen, "database path too long");
+			return -1;
+		}
+		if (store_secure_file(side, 0, err, errlen) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -271,7 +340,9 @@ gt_store_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "empty database path");
 		return NULL;
 	}
-	if (store_mkparent(path, err, errlen) == -1)
+	if (store_mkparent(path, err, errlen) == -1 ||
+	    store_secure_file(path, 1, err, errlen) == -1 ||
+	    store_secure_sidecars(path, err, errlen) == -1)
 		return NULL;
 	if ((st = calloc(1, sizeof(*st))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -310,6 +381,9 @@ gt_store_open(const char *path, char *err, size_t errlen)
 		goto dbfail;
 	if (store_migrate(st) == -1)
 		goto dbfail;
+	/* WAL made -wal and -shm by now; check what SQLite gave them. */
+	if (store_secure_sidecars(path, err, errlen) == -1)
+		goto fail;
 	return st;
  dbfail:
 	snprintf(err, errlen, "database %s: %s", path, st->st_err);

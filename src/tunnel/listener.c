@@ -216,24 +216,46 @@ tun_ready(struct tun_pending *tp)
 	}
 }
 
+/*
+ * Refused handshakes are logged per source address, rate limited: anyone
+ * can connect to the tunnel port as often as they like.
+ */
+static struct gt_logrl	tun_rl_refused;
+
+/* The source address of a pending connection, without its port. */
+static const char *
+tun_source(const struct tun_pending *tp, char *buf, size_t size)
+{
+	socklen_t sl = tp->tp_addr.ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	if (gt_addr_format_ip((const struct sockaddr *)&tp->tp_addr, sl, 0,
+	    buf, size) == -1)
+		snprintf(buf, size, "%s", gt_ep_peer_addr(tp->tp_conn));
+	return buf;
+}
+
 /* Transport events during the handshake. */
 static void
 tun_handshake_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 {
-	struct tun_pending *tp = arg;
+	struct tun_pending	*tp = arg;
+	char			 src[GT_ADDR_STRLEN];
 
 	switch (ev) {
 	case GT_EP_EV_READY:
 		tun_ready(tp);
 		break;
 	case GT_EP_EV_ERROR:
-		log_warnx("tunnel", "refused %s: %s", gt_ep_peer_addr(c),
-		    gt_ep_error(c));
+		gt_log_rl(&tun_rl_refused, GT_LOG_WARN, "tunnel",
+		    tun_source(tp, src, sizeof(src)), "refused %s: %s",
+		    gt_ep_peer_addr(c), gt_ep_error(c));
 		tun_pending_free(tp);
 		break;
 	case GT_EP_EV_EOF:
-		log_warnx("tunnel", "refused %s: closed during the handshake",
-		    gt_ep_peer_addr(c));
+		gt_log_rl(&tun_rl_refused, GT_LOG_WARN, "tunnel",
+		    tun_source(tp, src, sizeof(src)), "refused %s: closed "
+		    "during the handshake", gt_ep_peer_addr(c));
 		tun_pending_free(tp);
 		break;
 	default:

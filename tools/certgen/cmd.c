@@ -8,6 +8,7 @@
 #include <mbedtls/platform_util.h>
 
 #include "gt/certgen.h"
+#include "gt/names.h"
 
 #define CERTGEN_FILES	7
 #define CERTGEN_NAMELEN	(GT_CERTGEN_CN_MAX + 8)
@@ -153,6 +154,13 @@ certgen_check_opts(enum gt_certgen_cmd cmd, const struct gt_certgen_opts *o,
 		if (strcmp(*cn, "ca") == 0) {
 			snprintf(err, errlen, "-cn: client name \"ca\" is reserved "
 			    "(its files would be the CA's)");
+			return -1;
+		}
+		/* The server would refuse any other name at the handshake. */
+		if (!gt_name_valid(*cn)) {
+			snprintf(err, errlen, "-cn: a client name is 1..%d of "
+			    "A-Z a-z 0-9 . _ -, starting with a letter or digit",
+			    GT_NAME_MAX);
 			return -1;
 		}
 	}
