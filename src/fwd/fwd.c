@@ -31,6 +31,7 @@
 #include "gt/fwd.h"
 #include "gt/registry.h"
 #include "gt/log.h"
+#include "gt/selfaddr.h"
 #include "fwd_local.h"
 
 #define FWD_BACKLOG		511
@@ -586,4 +587,35 @@ unsigned
 gt_fwd_sessions(struct gt_fwd *fw)
 {
 	return fw->fw_nsessions;
+}
+
+void
+gt_fwd_set_own_ports(struct gt_fwd *fw, uint16_t api_port, uint16_t tunnel_port)
+{
+	fw->fw_api_port = api_port;
+	fw->fw_tun_port = tunnel_port;
+}
+
+/*
+ * The run-time half of the self-target guard (the API refuses literals at
+ * create): every address a direct target resolves to, names included, is
+ * refused when it reaches this host at one of our ports.
+ */
+int
+fwd_self_filter(const struct sockaddr *sa, socklen_t len, void *arg)
+{
+	struct gt_fwd	*fw = arg;
+	uint16_t	 port;
+
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	else if (sa->sa_family == AF_INET6 &&
+	    len >= sizeof(struct sockaddr_in6))
+		port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	else
+		return 0;
+	if (port != fw->fw_api_port && port != fw->fw_tun_port &&
+	    fwd_find(fw, port) == NULL)
+		return 0;
+	return gt_self_sockaddr(sa, len);
 }

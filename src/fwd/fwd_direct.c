@@ -26,6 +26,7 @@
 
 #define FWD_HIWAT		(256 * 1024)	/* buffered per direction */
 #define FWD_CONNECT_TIMEOUT	10		/* seconds, DNS included */
+#define FWD_LOOP_LOG_MS		10000		/* one loop warning a mapping per */
 
 struct fwd_session {
 	TAILQ_ENTRY(fwd_session) fs_entry;
@@ -36,6 +37,7 @@ struct fwd_session {
 	struct gt_relay		*fs_relay;	/* both, once connected */
 	char			 fs_peer[FWD_ADDRSTRLEN];
 	struct timespec		 fs_start;
+	int			 fs_quiet;	/* logged in aggregate instead */
 };
 
 /* Seconds since t. */
@@ -56,7 +58,9 @@ fwd_session_close(struct fwd_session *s, const char *why)
 	struct fwd_map *fm = s->fs_map;
 	const struct gt_mapping *m = &fm->fm_map;
 
-	if (s->fs_relay != NULL)
+	if (s->fs_quiet)
+		;
+	else if (s->fs_relay != NULL)
 		log_info("fwd", "port %u: %s -> %s:%u closed (%s): %llu bytes in, "
 		    "%llu bytes out, %.3f s", m->source_port, s->fs_peer,
 		    m->target_host, m->target_port, why,
@@ -86,6 +90,31 @@ fwd_relay_done(struct gt_relay *r, const char *why, void *arg)
 	fwd_session_close(arg, why);
 }
 
+/*
+ * A session refused because its target is this server itself: one warning
+ * a mapping per FWD_LOOP_LOG_MS with the count, not one line a session (a
+ * loop makes them as fast as it can).
+ */
+static void
+fwd_loop_note(struct fwd_map *fm)
+{
+	struct timespec	now;
+	long long	ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	fm->fm_loop_refused++;
+	if (fm->fm_loop_logged != 0 && ms - fm->fm_loop_logged < FWD_LOOP_LOG_MS)
+		return;
+	log_warnx("fwd", "port %u: target %s:%u is this server's own port (a "
+	    "loop): %lu session(s) refused%s", fm->fm_map.source_port,
+	    fm->fm_map.target_host, fm->fm_map.target_port,
+	    fm->fm_loop_refused, fm->fm_loop_logged != 0 ?
+	    " since the last warning" : "");
+	fm->fm_loop_logged = ms;
+	fm->fm_loop_refused = 0;
+}
+
 /* The dial ended: relay the user to the target, or give up. */
 static void
 fwd_dial_done(evutil_socket_t fd, int err, const char *why, void *arg)
@@ -95,9 +124,12 @@ fwd_dial_done(evutil_socket_t fd, int err, const char *why, void *arg)
 	struct gt_ep		*tgt;
 	int			 one = 1;
 
-	(void)err;
 	s->fs_dial = NULL;
 	if (fd == -1) {
+		if (err == ELOOP) {
+			fwd_loop_note(fm);
+			s->fs_quiet = 1;
+		}
 		fwd_session_close(s, why);
 		return;
 	}
@@ -143,9 +175,9 @@ fwd_direct_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	}
 	/* Nothing is read from the user before the target answers. */
 	gt_ep_read_enable(s->fs_pub, 0);
-	s->fs_dial = gt_dial_start(fw->fw_base, fwd_dns(fw),
+	s->fs_dial = gt_dial_start_filtered(fw->fw_base, fwd_dns(fw),
 	    fm->fm_map.target_host, fm->fm_map.target_port,
-	    FWD_CONNECT_TIMEOUT, fwd_dial_done, s);
+	    FWD_CONNECT_TIMEOUT, fwd_self_filter, fw, fwd_dial_done, s);
 	if (s->fs_dial == NULL)
 		fwd_session_close(s, strerror(errno));
 }
