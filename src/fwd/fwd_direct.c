@@ -26,7 +26,6 @@
 
 #define FWD_HIWAT		(256 * 1024)	/* buffered per direction */
 #define FWD_CONNECT_TIMEOUT	10		/* seconds, DNS included */
-#define FWD_LOOP_LOG_MS		10000		/* one loop warning a mapping per */
 
 struct fwd_session {
 	TAILQ_ENTRY(fwd_session) fs_entry;
@@ -88,31 +87,6 @@ fwd_relay_done(struct gt_relay *r, const char *why, void *arg)
 {
 	(void)r;
 	fwd_session_close(arg, why);
-}
-
-/*
- * A session refused because its target is this server itself: one warning
- * a mapping per FWD_LOOP_LOG_MS with the count, not one line a session (a
- * loop makes them as fast as it can).
- */
-static void
-fwd_loop_note(struct fwd_map *fm)
-{
-	struct timespec	now;
-	long long	ms;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-	fm->fm_loop_refused++;
-	if (fm->fm_loop_logged != 0 && ms - fm->fm_loop_logged < FWD_LOOP_LOG_MS)
-		return;
-	log_warnx("fwd", "port %u: target %s:%u is this server's own port (a "
-	    "loop): %lu session(s) refused%s", fm->fm_map.source_port,
-	    fm->fm_map.target_host, fm->fm_map.target_port,
-	    fm->fm_loop_refused, fm->fm_loop_logged != 0 ?
-	    " since the last warning" : "");
-	fm->fm_loop_logged = ms;
-	fm->fm_loop_refused = 0;
 }
 
 /* The dial ended: relay the user to the target, or give up. */

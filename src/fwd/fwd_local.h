@@ -68,6 +68,10 @@ void	fwd_addr_str(const struct sockaddr *, socklen_t, char *, size_t);
 
 /* fwd.c: the dial filter, refusing this host at one of the server's own ports */
 int	fwd_self_filter(const struct sockaddr *, socklen_t, void *fw);
+/* fwd.c: a tunnel session of fm through a client at tunnel_peer would loop */
+int	fwd_tunnel_loops(struct fwd_map *, const char *tunnel_peer);
+/* fwd.c: one more session refused as a loop; warns at most every 10 s */
+void	fwd_loop_note(struct fwd_map *);
 
 /* fwd.c: counters' hook, a session began (+1) or ended (-1) */
 void	fwd_session_delta(int delta, void *arg);
