@@ -90,11 +90,21 @@ int	gt_api_parse_body(const char *buf, size_t len, json_t **out,
 	    char *msg, size_t msglen);
 /*
  * Check a create request against cfg's port range, blacklist and tunnel
- * setting; fill m (id and created_at zeroed). 0, or 400 with msg.
+ * setting; fill m (id and created_at zeroed). 0, or 400 with msg. Also
+ * refused: an unknown field; an edge-control field (SPEC 9) with anything
+ * but its "nothing" value; a direct target on this host at the API port,
+ * the tunnel port or the mapping's own port.
  */
 int	gt_api_check_create(const json_t *, const struct gt_config *cfg,
 	    struct gt_mapping *m, char *msg, size_t msglen);
-/* Check a remove request: 0 with *port, or 400 with msg. */
+/*
+ * The self-target guard against the mappings served now (ms, n): a direct
+ * m whose target is this host at another mapping's public port, or any m
+ * on a port an existing direct mapping targets on this host. 0, or 400.
+ */
+int	gt_api_check_chain(const struct gt_mapping *m,
+	    const struct gt_mapping *ms, size_t n, char *msg, size_t msglen);
+/* Check a remove request (port or source_port, nothing else): 0 with *port, or 400 with msg. */
 int	gt_api_check_remove(const json_t *, uint16_t *port, char *msg, size_t msglen);
 /* An IP literal or a DNS name (1..253, labels [A-Za-z0-9-], not all-numeric TLD). */
 int	gt_api_host_valid(const char *);

@@ -18,6 +18,8 @@
 #define GT_DIALER_H
 
 #include <stdint.h>
+#include <sys/socket.h>
+
 #include <event2/util.h>
 
 struct event_base;
@@ -47,6 +49,20 @@ typedef void gt_dial_cb(evutil_socket_t fd, int err, const char *why,
  */
 struct gt_dial *gt_dial_start(struct event_base *, struct evdns_base *dns,
 	    const char *host, uint16_t port, int timeout_secs, gt_dial_cb *,
+	    void *arg);
+/*
+ * Asked before each resolved address is tried (sa, len: the address with
+ * its port): nonzero refuses it and the dial moves on. When nothing else
+ * connects, a dial that refused an address fails with ELOOP: the
+ * forwarder refuses targets that are this server's own ports.
+ */
+typedef int gt_dial_filter(const struct sockaddr *sa, socklen_t len,
+    void *arg);
+
+/* As gt_dial_start, every address passing filter (farg) first. */
+struct gt_dial *gt_dial_start_filtered(struct event_base *,
+	    struct evdns_base *dns, const char *host, uint16_t port,
+	    int timeout_secs, gt_dial_filter *filter, void *farg, gt_dial_cb *,
 	    void *arg);
 /*
  * Abandon d: the callback will not run and a socket it holds is closed.

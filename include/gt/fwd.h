@@ -60,6 +60,13 @@ void	gt_fwd_set_retry_interval(struct gt_fwd *, unsigned ms);
  */
 void	gt_fwd_set_limits(struct gt_fwd *, unsigned max_sessions,
 	    unsigned max_per_mapping);
+/*
+ * The server's own ports besides the mappings' (0: none): a direct
+ * session whose target resolves to this host at one of them, or at any
+ * mapping's public port, is refused (a loop, or the API published).
+ */
+void	gt_fwd_set_own_ports(struct gt_fwd *, uint16_t api_port,
+	    uint16_t tunnel_port);
 /* Public sessions open now, all mappings. */
 unsigned gt_fwd_sessions(struct gt_fwd *);
 void	gt_fwd_set_pause_interval(struct gt_fwd *, unsigned ms);

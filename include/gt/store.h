@@ -16,10 +16,17 @@ struct gt_store;
 #define GT_STORE_ERR		(-1)	/* database error: gt_store_error() */
 #define GT_STORE_EXISTS		(-2)	/* that source_port is mapped already */
 #define GT_STORE_NOTFOUND	(-3)
+#define GT_STORE_BUSY		(-4)	/* locked by another process: retry later */
 
 /* Open (creating the file, and its folder mode 0700, if missing) and migrate. NULL + err on failure. */
 struct gt_store *gt_store_open(const char *path, char *err, size_t errlen);
 void	gt_store_close(struct gt_store *);
+/*
+ * Opening (and migrating) waits up to 5 s for a lock another process
+ * holds; every call after this one waits at most ms (the event loop waits
+ * with it) and then fails with GT_STORE_BUSY.
+ */
+void	gt_store_set_busy_timeout(struct gt_store *, int ms);
 /* Insert m; on success m->id and m->created_at are set. */
 int	gt_store_add(struct gt_store *, struct gt_mapping *m);
 int	gt_store_remove(struct gt_store *, uint16_t source_port);

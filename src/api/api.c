@@ -228,6 +228,19 @@ api_body(struct api_ctx *c)
 	return j;
 }
 
+/* A store failure: 503 with Retry-After when another process holds the lock. */
+static void
+api_store_error(struct api_ctx *c, int rc)
+{
+	if (rc == GT_STORE_BUSY) {
+		evhttp_add_header(evhttp_request_get_output_headers(c->c_req),
+		    "Retry-After", "1");
+		api_error(c, 503, "database is locked by another process (busy); "
+		    "retry");
+	} else
+		api_error(c, 500, "database: %s", gt_store_error(c->c_api->api_store));
+}
+
 /* GET /health: liveness, outside the envelope. */
 static void
 api_health(struct api_ctx *c)
@@ -252,10 +265,11 @@ api_metrics(struct api_ctx *c)
 	struct evbuffer		*out;
 	size_t			 n = 0, i, len;
 	char			*text;
+	int			 rc;
 
 	memset(&f, 0, sizeof(f));
-	if (gt_store_list(api->api_store, &ms, &n) != GT_STORE_OK) {
-		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+	if ((rc = gt_store_list(api->api_store, &ms, &n)) != GT_STORE_OK) {
+		api_store_error(c, rc);
 		return;
 	}
 	f.mappings = n;
@@ -295,9 +309,10 @@ static void
 api_create(struct api_ctx *c)
 {
 	struct gt_api		*api = c->c_api;
-	struct gt_mapping	 m, old;
+	struct gt_mapping	 m, old, *ms = NULL;
 	char			 msg[GT_API_MSG_MAX];
 	json_t			*j;
+	size_t			 n = 0;
 	int			 rc, saved;
 
 	if ((j = api_body(c)) == NULL)
@@ -313,7 +328,18 @@ api_create(struct api_ctx *c)
 		api_error(c, 409, "port %u is already mapped", m.source_port);
 		return;
 	} else if (rc != GT_STORE_NOTFOUND) {
-		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+		api_store_error(c, rc);
+		return;
+	}
+	/* The self-target guard against every mapping there is. */
+	if ((rc = gt_store_list(api->api_store, &ms, &n)) != GT_STORE_OK) {
+		api_store_error(c, rc);
+		return;
+	}
+	rc = gt_api_check_chain(&m, ms, n, msg, sizeof(msg));
+	free(ms);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
 		return;
 	}
 	if (gt_fwd_add(api->api_fwd, &m, msg, sizeof(msg)) == -1) {
@@ -329,11 +355,12 @@ api_create(struct api_ctx *c)
 	}
 	rc = gt_store_add(api->api_store, &m);
 	if (rc != GT_STORE_OK) {
+		/* Not committed: nothing may stay listening. */
 		gt_fwd_remove(api->api_fwd, m.source_port);
 		if (rc == GT_STORE_EXISTS)
 			api_error(c, 409, "port %u is already mapped", m.source_port);
 		else
-			api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+			api_store_error(c, rc);
 		return;
 	}
 	api_note_clear(api, m.source_port);
@@ -367,7 +394,8 @@ api_remove(struct api_ctx *c)
 		api_error(c, 404, "port %u is not mapped", port);
 		return;
 	} else if (rc != GT_STORE_OK) {
-		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+		/* Still in the database: it stays served. */
+		api_store_error(c, rc);
 		return;
 	}
 	gt_fwd_remove(api->api_fwd, port);
@@ -387,9 +415,10 @@ api_list(struct api_ctx *c)
 	const char		*why;
 	json_t			*arr;
 	size_t			 n = 0, i;
+	int			 rc;
 
-	if (gt_store_list(api->api_store, &ms, &n) != GT_STORE_OK) {
-		api_error(c, 500, "database: %s", gt_store_error(api->api_store));
+	if ((rc = gt_store_list(api->api_store, &ms, &n)) != GT_STORE_OK) {
+		api_store_error(c, rc);
 		return;
 	}
 	arr = json_array();

@@ -2,18 +2,16 @@
  * validate.c: turn hostile request bodies into checked requests. Pure
  * functions: JSON in, a mapping or an HTTP status and a message out.
  */
-#include <sys/socket.h>
-#include <netinet/in.h>
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "gt/addr.h"
 #include "gt/api.h"
 #include "gt/config.h"
 #include "gt/names.h"
+#include "gt/selfaddr.h"
 
 /* Format msg and return status (for one-line error returns). */
 static int __attribute__((format(printf, 4, 5)))
@@ -157,25 +155,203 @@ gt_api_client_valid(const char *c)
 	return i > 0;
 }
 
-/* Is h a name for this very host (a direct mapping to it could loop)? */
-static int
-validate_is_local(const char *h)
-{
-	struct sockaddr_storage	 ss;
-	socklen_t		 sl;
-	const struct in6_addr	*a6;
-	in_addr_t		 a4;
+/* Fields a create body may hold; anything else is a 400 naming it. */
+static const char *const validate_create_fields[] = {
+	"port", "source_port", "target_host", "target_ip", "target_port",
+	"use_tunnel", "client",
+	/* SPEC 9's edge controls: only their "nothing" values, for now. */
+	"bandwidth_limit", "access_rule", "access_ips", "max_connections",
+	"proxy_protocol",
+	NULL
+};
 
-	if (strcasecmp(h, "localhost") == 0)
-		return 1;
-	if (gt_addr_parse_ip(h, 0, 0, &ss, &sl) == -1)
-		return 0;
-	if (ss.ss_family == AF_INET) {
-		a4 = ((struct sockaddr_in *)&ss)->sin_addr.s_addr;
-		return (ntohl(a4) >> 24) == 127 || a4 == 0;
+/* Fields a remove body may hold. */
+static const char *const validate_remove_fields[] = {
+	"port", "source_port", NULL
+};
+
+/* Copy a field name for a message: printable ASCII only, bounded. */
+static void
+validate_name(const char *k, char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; k[i] != '\0' && i + 1 < len; i++)
+		buf[i] = (k[i] > 0x20 && k[i] < 0x7f && k[i] != '"') ? k[i] : '?';
+	buf[i] = '\0';
+	if (k[i] != '\0' && len > 4)
+		memcpy(buf + len - 4, "...", 4);
+}
+
+/*
+ * Refuse a field we do not know: a misspelt or unimplemented one would be
+ * ignored, and an operator would get something other than asked for.
+ */
+static int
+validate_known(const json_t *o, const char *const *known, char *msg,
+    size_t msglen)
+{
+	const char	*k;
+	json_t		*v;
+	char		 name[64];
+	size_t		 i;
+
+	json_object_foreach((json_t *)o, k, v) {
+		for (i = 0; known[i] != NULL; i++)
+			if (strcmp(k, known[i]) == 0)
+				break;
+		if (known[i] == NULL) {
+			validate_name(k, name, sizeof(name));
+			return validate_fail(400, msg, msglen,
+			    "unknown field \"%s\"", name);
+		}
 	}
-	a6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-	return IN6_IS_ADDR_LOOPBACK(a6) || IN6_IS_ADDR_UNSPECIFIED(a6);
+	return 0;
+}
+
+/* Is v access_ips' "no list": "", "[]" (go-tunnel's encoded form) or []? */
+static int
+validate_no_ips(const json_t *v)
+{
+	const char	*s;
+	json_t		*j;
+	int		 empty;
+
+	if (json_is_array(v))
+		return json_array_size(v) == 0;
+	if (!json_is_string(v))
+		return 0;
+	s = json_string_value(v);
+	if (strlen(s) != json_string_length(v))
+		return 0;
+	if (strspn(s, " \t\r\n") == strlen(s))
+		return 1;
+	if ((j = json_loads(s, JSON_DECODE_ANY, NULL)) == NULL)
+		return 0;
+	empty = json_is_array(j) && json_array_size(j) == 0;
+	json_decref(j);
+	return empty;
+}
+
+/* Is v the string "", or one of the words allowed (NULL-terminated)? */
+static int
+validate_word(const json_t *v, const char *w)
+{
+	const char *s;
+
+	if (!json_is_string(v))
+		return 0;
+	s = json_string_value(v);
+	return s[0] == '\0' || (w != NULL && strcmp(s, w) == 0);
+}
+
+/*
+ * The edge controls of SPEC 9 are not built yet. Their "nothing" values
+ * keep go-tunnel's UI working (it sends the defaults); anything else would
+ * be silently ignored (a whitelist asked for, an open port given), so it
+ * is refused: fail closed.
+ */
+static int
+validate_edge(const json_t *o, char *msg, size_t msglen)
+{
+	static const struct {
+		const char	*name;
+		const char	*allowed;
+	} f[] = {
+		{ "bandwidth_limit",	"0" },
+		{ "access_rule",	"\"disabled\" or \"\"" },
+		{ "access_ips",		"\"\", \"[]\" or []" },
+		{ "max_connections",	"0" },
+		{ "proxy_protocol",	"\"\"" },
+	};
+	json_t	*v;
+	size_t	 i;
+	int	 ok;
+
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		v = json_object_get(o, f[i].name);
+		if (v == NULL || json_is_null(v))
+			continue;
+		switch (i) {
+		case 0:
+		case 3:
+			ok = json_is_integer(v) && json_integer_value(v) == 0;
+			break;
+		case 1:
+			ok = validate_word(v, "disabled");
+			break;
+		case 2:
+			ok = validate_no_ips(v);
+			break;
+		default:
+			ok = validate_word(v, NULL);
+			break;
+		}
+		if (!ok)
+			return validate_fail(400, msg, msglen,
+			    "field %s is not supported by this server yet "
+			    "(only %s is accepted)", f[i].name, f[i].allowed);
+	}
+	return 0;
+}
+
+/*
+ * Self-target rule (a) against the configuration: a direct mapping whose
+ * target is this host at the API port, the tunnel port or its own port
+ * feeds the server back into itself (and the API past allowed_ips).
+ */
+static int
+validate_self(const struct gt_mapping *m, const struct gt_config *cfg,
+    char *msg, size_t msglen)
+{
+	if (m->use_tunnel || gt_self_host(m->target_host) != 1)
+		return 0;
+	if (m->target_port == cfg->api.listen_port)
+		return validate_fail(400, msg, msglen,
+		    "target %s:%u is this server's own API port "
+		    "(api.listen_port): refused, it would publish the API past "
+		    "allowed_ips", m->target_host, m->target_port);
+	if (cfg->tunnel.enabled && m->target_port == cfg->tunnel.listen_port)
+		return validate_fail(400, msg, msglen,
+		    "target %s:%u is this server's own tunnel port "
+		    "(tunnel.listen_port)", m->target_host, m->target_port);
+	if (m->target_port == m->source_port)
+		return validate_fail(400, msg, msglen,
+		    "target %s:%u is this very mapping's port (a loop)",
+		    m->target_host, m->target_port);
+	return 0;
+}
+
+/* Check m against the mappings served now (rules a and b of the self guard). */
+int
+gt_api_check_chain(const struct gt_mapping *m, const struct gt_mapping *ms,
+    size_t n, char *msg, size_t msglen)
+{
+	size_t i;
+	int self = m->use_tunnel ? 0 : gt_self_host(m->target_host) == 1;
+
+	for (i = 0; i < n; i++) {
+		/* (a) into another mapping's public port: a chain, maybe a cycle. */
+		if (self && ms[i].source_port == m->target_port &&
+		    ms[i].source_port != m->source_port)
+			return validate_fail(400, msg, msglen,
+			    "target %s:%u is this server's own port %u (mapping "
+			    "%u -> %s:%u): mappings may not chain through this "
+			    "server", m->target_host, m->target_port,
+			    ms[i].source_port, ms[i].source_port,
+			    ms[i].target_host, ms[i].target_port);
+		/* (b) an existing direct mapping already points at this port. */
+		if (!ms[i].use_tunnel && ms[i].target_port == m->source_port &&
+		    ms[i].source_port != m->source_port &&
+		    gt_self_host(ms[i].target_host) == 1)
+			return validate_fail(400, msg, msglen,
+			    "port %u is the target of direct mapping %u -> %s:%u "
+			    "on this server: mapping it would chain or loop "
+			    "through this server", m->source_port,
+			    ms[i].source_port, ms[i].target_host,
+			    ms[i].target_port);
+	}
+	return 0;
 }
 
 /* Check a create request field by field; aliases, types, ranges, defaults. */
@@ -191,6 +367,9 @@ gt_api_check_create(const json_t *o, const struct gt_config *cfg,
 	memset(m, 0, sizeof(*m));
 	if (!json_is_object(o))
 		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	if ((rc = validate_known(o, validate_create_fields, msg, msglen)) != 0 ||
+	    (rc = validate_edge(o, msg, msglen)) != 0)
+		return rc;
 
 	/* port / source_port */
 	v = validate_alias(o, "port", "source_port", &conflict);
@@ -267,12 +446,7 @@ gt_api_check_create(const json_t *o, const struct gt_config *cfg,
 		}
 	}
 
-	if (!m->use_tunnel && m->target_port == m->source_port &&
-	    validate_is_local(m->target_host))
-		return validate_fail(400, msg, msglen,
-		    "target: %s:%u is this very mapping (a loop)", m->target_host,
-		    m->target_port);
-	return 0;
+	return validate_self(m, cfg, msg, msglen);
 }
 
 /* Check a remove request: one port, either alias. */
@@ -280,10 +454,12 @@ int
 gt_api_check_remove(const json_t *o, uint16_t *port, char *msg, size_t msglen)
 {
 	json_t	*v;
-	int	 conflict;
+	int	 conflict, rc;
 
 	if (!json_is_object(o))
 		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	if ((rc = validate_known(o, validate_remove_fields, msg, msglen)) != 0)
+		return rc;
 	v = validate_alias(o, "port", "source_port", &conflict);
 	if (conflict)
 		return validate_fail(400, msg, msglen,

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -31,6 +32,7 @@
 #include "gt/fwd.h"
 #include "gt/registry.h"
 #include "gt/log.h"
+#include "gt/selfaddr.h"
 #include "fwd_local.h"
 
 #define FWD_BACKLOG		511
@@ -38,6 +40,7 @@
 #define FWD_PAUSE_MS		1000
 #define FWD_MAX_SESSIONS	20000	/* limits.max_sessions */
 #define FWD_MAX_PER_MAP		10000	/* limits.max_sessions_per_mapping */
+#define FWD_LOOP_LOG_MS		10000	/* one loop warning a mapping per */
 
 static void	fwd_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -586,4 +589,94 @@ unsigned
 gt_fwd_sessions(struct gt_fwd *fw)
 {
 	return fw->fw_nsessions;
+}
+
+void
+gt_fwd_set_own_ports(struct gt_fwd *fw, uint16_t api_port, uint16_t tunnel_port)
+{
+	fw->fw_api_port = api_port;
+	fw->fw_tun_port = tunnel_port;
+}
+
+/* Is port one of this server's: the API, the tunnel, a mapping's? */
+static int
+fwd_own_port(struct gt_fwd *fw, uint16_t port)
+{
+	return port == fw->fw_api_port || port == fw->fw_tun_port ||
+	    fwd_find(fw, port) != NULL;
+}
+
+/*
+ * The run-time half of the self-target guard (the API refuses literals at
+ * create): every address a direct target resolves to, names included, is
+ * refused when it reaches this host at one of our ports.
+ */
+int
+fwd_self_filter(const struct sockaddr *sa, socklen_t len, void *arg)
+{
+	struct gt_fwd	*fw = arg;
+	uint16_t	 port;
+
+	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in))
+		port = ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	else if (sa->sa_family == AF_INET6 &&
+	    len >= sizeof(struct sockaddr_in6))
+		port = ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	else
+		return 0;
+	if (!fwd_own_port(fw, port))
+		return 0;
+	return gt_self_sockaddr(sa, len);
+}
+
+/*
+ * Would fm's tunnel session come straight back here? Provably so when the
+ * client reached us over loopback (the same host and network namespace:
+ * its 127.0.0.1 is ours) and the target is this host at one of our ports.
+ * A client that came by another address may be in a container with a
+ * loopback of its own: there the session limit bounds a loop instead.
+ */
+int
+fwd_tunnel_loops(struct fwd_map *fm, const char *tunnel_peer)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl;
+	const uint8_t		*b;
+	size_t			 n;
+	char			 host[GT_ADDR_STRLEN];
+	uint16_t		 port;
+
+	if (tunnel_peer == NULL ||
+	    gt_addr_split(tunnel_peer, host, sizeof(host), &port) == -1 ||
+	    gt_addr_parse_ip(host, 0, 0, &ss, &sl) == -1 ||
+	    (n = gt_addr_bytes((struct sockaddr *)&ss, sl, &b)) == 0 ||
+	    !gt_self_is_local(b, n))
+		return 0;
+	return gt_self_host(fm->fm_map.target_host) == 1 &&
+	    fwd_own_port(fm->fm_fwd, fm->fm_map.target_port);
+}
+
+/*
+ * A session refused because its target is this server itself: one warning
+ * a mapping per FWD_LOOP_LOG_MS with the count, not one line a session (a
+ * loop makes them as fast as it can).
+ */
+void
+fwd_loop_note(struct fwd_map *fm)
+{
+	struct timespec	now;
+	long long	ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+	fm->fm_loop_refused++;
+	if (fm->fm_loop_logged != 0 && ms - fm->fm_loop_logged < FWD_LOOP_LOG_MS)
+		return;
+	log_warnx("fwd", "port %u: target %s:%u is this server's own port (a "
+	    "loop): %lu session(s) refused%s", fm->fm_map.source_port,
+	    fm->fm_map.target_host, fm->fm_map.target_port,
+	    fm->fm_loop_refused, fm->fm_loop_logged != 0 ?
+	    " since the last warning" : "");
+	fm->fm_loop_logged = ms;
+	fm->fm_loop_refused = 0;
 }

@@ -36,6 +36,7 @@ struct fwd_session {
 	struct gt_relay		*fs_relay;	/* both, once connected */
 	char			 fs_peer[FWD_ADDRSTRLEN];
 	struct timespec		 fs_start;
+	int			 fs_quiet;	/* logged in aggregate instead */
 };
 
 /* Seconds since t. */
@@ -56,7 +57,9 @@ fwd_session_close(struct fwd_session *s, const char *why)
 	struct fwd_map *fm = s->fs_map;
 	const struct gt_mapping *m = &fm->fm_map;
 
-	if (s->fs_relay != NULL)
+	if (s->fs_quiet)
+		;
+	else if (s->fs_relay != NULL)
 		log_info("fwd", "port %u: %s -> %s:%u closed (%s): %llu bytes in, "
 		    "%llu bytes out, %.3f s", m->source_port, s->fs_peer,
 		    m->target_host, m->target_port, why,
@@ -95,9 +98,12 @@ fwd_dial_done(evutil_socket_t fd, int err, const char *why, void *arg)
 	struct gt_ep		*tgt;
 	int			 one = 1;
 
-	(void)err;
 	s->fs_dial = NULL;
 	if (fd == -1) {
+		if (err == ELOOP) {
+			fwd_loop_note(fm);
+			s->fs_quiet = 1;
+		}
 		fwd_session_close(s, why);
 		return;
 	}
@@ -143,9 +149,9 @@ fwd_direct_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	}
 	/* Nothing is read from the user before the target answers. */
 	gt_ep_read_enable(s->fs_pub, 0);
-	s->fs_dial = gt_dial_start(fw->fw_base, fwd_dns(fw),
+	s->fs_dial = gt_dial_start_filtered(fw->fw_base, fwd_dns(fw),
 	    fm->fm_map.target_host, fm->fm_map.target_port,
-	    FWD_CONNECT_TIMEOUT, fwd_dial_done, s);
+	    FWD_CONNECT_TIMEOUT, fwd_self_filter, fw, fwd_dial_done, s);
 	if (s->fs_dial == NULL)
 		fwd_session_close(s, strerror(errno));
 }

@@ -38,6 +38,8 @@ struct fwd_map {
 	size_t			 fm_nsessions;
 	int			 fm_lev_on;	/* the listener is enabled */
 	int			 fm_full;	/* at its session limit (logged) */
+	long long		 fm_loop_logged;	/* ms of the last loop warning, 0 never */
+	unsigned long		 fm_loop_refused;	/* loop refusals since then */
 };
 
 TAILQ_HEAD(fwd_maps, fwd_map);
@@ -56,11 +58,20 @@ struct gt_fwd {
 	unsigned		 fw_nsessions;	/* public sessions of live mappings */
 	unsigned		 fw_max_sessions;
 	unsigned		 fw_max_per_map;
+	uint16_t		 fw_api_port;	/* ports of this server that are not */
+	uint16_t		 fw_tun_port;	/* mappings (0: none) */
 };
 
 /* fwd.c */
 struct evdns_base *fwd_dns(struct gt_fwd *);
 void	fwd_addr_str(const struct sockaddr *, socklen_t, char *, size_t);
+
+/* fwd.c: the dial filter, refusing this host at one of the server's own ports */
+int	fwd_self_filter(const struct sockaddr *, socklen_t, void *fw);
+/* fwd.c: a tunnel session of fm through a client at tunnel_peer would loop */
+int	fwd_tunnel_loops(struct fwd_map *, const char *tunnel_peer);
+/* fwd.c: one more session refused as a loop; warns at most every 10 s */
+void	fwd_loop_note(struct fwd_map *);
 
 /* fwd.c: counters' hook, a session began (+1) or ended (-1) */
 void	fwd_session_delta(int delta, void *arg);

@@ -34,6 +34,11 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 		evutil_closesocket(fd);
 		return;
 	}
+	if (fwd_tunnel_loops(fm, gt_mux_peer_addr(mux))) {
+		fwd_loop_note(fm);
+		evutil_closesocket(fd);
+		return;
+	}
 	snprintf(label, sizeof(label), "port %u from %s", m->source_port, peer);
 	if ((ep = gt_ep_plain_open(fm->fm_fwd->fw_base, fd, NULL, NULL)) == NULL) {
 		log_warnx("fwd", "port %u: %s dropped: out of memory",

@@ -63,6 +63,9 @@ struct gt_dial {
 	long long			 d_deadline;	/* ms, monotonic; 0 = none */
 	int				 d_err;		/* result */
 	int				 d_lasterr;	/* of the last address that failed */
+	gt_dial_filter			*d_filter;	/* may refuse an address */
+	void				*d_farg;
+	size_t				 d_refused;	/* addresses the filter refused */
 	char				 d_why[128];
 };
 
@@ -210,6 +213,12 @@ dial_next(struct gt_dial *d)
 	d->d_state = DIAL_CONNECTING;
 	while (d->d_cur < d->d_naddrs) {
 		a = &d->d_addrs[d->d_cur];
+		if (d->d_filter != NULL &&
+		    d->d_filter(&a->sa, dial_salen(a), d->d_farg)) {
+			d->d_refused++;
+			dial_skip(d, ELOOP);
+			continue;
+		}
 		fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0);
 		if (fd == -1) {
@@ -238,6 +247,11 @@ dial_next(struct gt_dial *d)
 			return;
 		}
 		dial_arm(d);
+		return;
+	}
+	/* A refused address is the news, whatever the others did. */
+	if (d->d_refused > 0) {
+		dial_finish(d, -1, ELOOP, "refused: this host's own port");
 		return;
 	}
 	e = d->d_lasterr != 0 ? d->d_lasterr : ECONNREFUSED;
@@ -385,6 +399,16 @@ gt_dial_start(struct event_base *base, struct evdns_base *dns,
     const char *host, uint16_t port, int timeout_secs, gt_dial_cb *cb,
     void *arg)
 {
+	return gt_dial_start_filtered(base, dns, host, port, timeout_secs,
+	    NULL, NULL, cb, arg);
+}
+
+/* The same, every address asked of filter before it is tried. */
+struct gt_dial *
+gt_dial_start_filtered(struct event_base *base, struct evdns_base *dns,
+    const char *host, uint16_t port, int timeout_secs, gt_dial_filter *filter,
+    void *farg, gt_dial_cb *cb, void *arg)
+{
 	struct gt_dial		*d;
 	struct sockaddr_storage	 ss;
 	struct evutil_addrinfo	 hints;
@@ -402,6 +426,8 @@ gt_dial_start(struct event_base *base, struct evdns_base *dns,
 	if ((d = dial_new(base, timeout_secs > 0 ? timeout_secs * 1000LL : 0,
 	    cb, arg)) == NULL)
 		return NULL;
+	d->d_filter = filter;
+	d->d_farg = farg;
 	/* A literal needs no resolver. */
 	if (gt_addr_parse_ip(host, port, GT_ADDR_BRACKETS, &ss, &sl) == 0) {
 		dial_add_addr(d, (struct sockaddr *)&ss, sl);

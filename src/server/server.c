@@ -265,6 +265,8 @@ server_run(struct server *s)
 		fprintf(stderr, "%s: database.path: %s\n", SRV_PROG, err);
 		goto out;
 	}
+	/* Serving, a lock held elsewhere must not stall every session. */
+	gt_store_set_busy_timeout(s->s_store, s->s_cfg.database.busy_timeout);
 	if (s->s_cfg.tunnel.enabled) {
 		if ((s->s_reg = gt_registry_new()) == NULL) {
 			fprintf(stderr, "%s: out of memory\n", SRV_PROG);
@@ -283,6 +285,8 @@ server_run(struct server *s)
 	}
 	gt_fwd_set_limits(s->s_fwd, (unsigned)s->s_cfg.limits.max_sessions,
 	    (unsigned)s->s_cfg.limits.max_sessions_per_mapping);
+	gt_fwd_set_own_ports(s->s_fwd, s->s_cfg.api.listen_port,
+	    s->s_cfg.tunnel.enabled ? s->s_cfg.tunnel.listen_port : 0);
 	if ((s->s_api = gt_api_new(s->s_base, &s->s_cfg, key, keylen, s->s_store,
 	    s->s_fwd, s->s_reg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);

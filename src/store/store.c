@@ -22,8 +22,11 @@
 
 #define STORE_ERRLEN	256
 
+#define STORE_OPEN_BUSY_MS	5000	/* opening and migrating may wait */
+
 struct gt_store {
 	sqlite3		*st_db;
+	int		 st_busy;	/* the last error was a lock held elsewhere */
 	char		 st_err[STORE_ERRLEN];
 };
 
@@ -67,7 +70,18 @@ store_seterr(struct gt_store *st, const char *fmt, ...)
 static void
 store_dberr(struct gt_store *st, const char *what)
 {
+	int rc = sqlite3_errcode(st->st_db) & 0xff;
+
+	/* Another process holds the lock: the caller may say "retry". */
+	st->st_busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED;
 	store_seterr(st, "%s: %s", what, sqlite3_errmsg(st->st_db));
+}
+
+/* The failure code of the last error: busy, or any other. */
+static int
+store_failed(const struct gt_store *st)
+{
+	return st->st_busy ? GT_STORE_BUSY : GT_STORE_ERR;
 }
 
 /* Create dir and its parents with mode 0700 where missing. */
@@ -356,7 +370,8 @@ gt_store_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->st_db, 1);
-	sqlite3_busy_timeout(st->st_db, 5000);
+	/* At start there is time to wait; serving, gt_store_set_busy_timeout. */
+	sqlite3_busy_timeout(st->st_db, STORE_OPEN_BUSY_MS);
 	/* SQLite opens a write-protected file read-only: refuse now. */
 	if (sqlite3_db_readonly(st->st_db, "main") == 1) {
 		store_seterr(st, "database file is read-only");
@@ -484,6 +499,7 @@ gt_store_add(struct gt_store *st, struct gt_mapping *m)
 
 	if (st == NULL || m == NULL)
 		return GT_STORE_ERR;
+	st->st_busy = 0;
 	hlen = store_fieldlen(m->target_host, sizeof(m->target_host));
 	clen = store_fieldlen(m->client, sizeof(m->client));
 	if (hlen < 0 || clen < 0) {
@@ -496,7 +512,7 @@ gt_store_add(struct gt_store *st, struct gt_mapping *m)
 	}
 	now = time(NULL);
 	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
-		return GT_STORE_ERR;
+		return store_failed(st);
 	if (sqlite3_prepare_v2(st->st_db, "INSERT INTO mappings (source_port,"
 	    " target_host, target_port, use_tunnel, client, created_at)"
 	    " VALUES (?, ?, ?, ?, ?, ?)", -1, &stmt, NULL) != SQLITE_OK) {
@@ -539,7 +555,7 @@ gt_store_add(struct gt_store *st, struct gt_mapping *m)
 	if (stmt != NULL)
 		sqlite3_finalize(stmt);
 	store_rollback(st);
-	return GT_STORE_ERR;
+	return store_failed(st);
 }
 
 /* Delete the mapping of source_port in its own committed transaction. */
@@ -551,8 +567,9 @@ gt_store_remove(struct gt_store *st, uint16_t source_port)
 
 	if (st == NULL)
 		return GT_STORE_ERR;
+	st->st_busy = 0;
 	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
-		return GT_STORE_ERR;
+		return store_failed(st);
 	if (sqlite3_prepare_v2(st->st_db, "DELETE FROM mappings WHERE"
 	    " source_port = ?", -1, &stmt, NULL) != SQLITE_OK ||
 	    sqlite3_bind_int(stmt, 1, source_port) != SQLITE_OK) {
@@ -578,7 +595,7 @@ gt_store_remove(struct gt_store *st, uint16_t source_port)
 	if (stmt != NULL)
 		sqlite3_finalize(stmt);
 	store_rollback(st);
-	return GT_STORE_ERR;
+	return store_failed(st);
 }
 
 /* Read the mapping of source_port into out. */
@@ -590,27 +607,28 @@ gt_store_get(struct gt_store *st, uint16_t source_port, struct gt_mapping *out)
 
 	if (st == NULL || out == NULL)
 		return GT_STORE_ERR;
+	st->st_busy = 0;
 	if (sqlite3_prepare_v2(st->st_db, "SELECT " STORE_COLUMNS
 	    " FROM mappings WHERE source_port = ?", -1, &stmt, NULL) !=
 	    SQLITE_OK) {
 		store_dberr(st, "select");
-		return GT_STORE_ERR;
+		return store_failed(st);
 	}
 	if (sqlite3_bind_int(stmt, 1, source_port) != SQLITE_OK) {
 		store_dberr(st, "select");
 		sqlite3_finalize(stmt);
-		return GT_STORE_ERR;
+		return store_failed(st);
 	}
 	rc = sqlite3_step(stmt);
 	if (rc == SQLITE_ROW)
 		ret = store_row(st, stmt, out) == 0 ? GT_STORE_OK :
-		    GT_STORE_ERR;
+		    store_failed(st);
 	else if (rc == SQLITE_DONE) {
 		store_seterr(st, "port %u is not mapped", source_port);
 		ret = GT_STORE_NOTFOUND;
 	} else {
 		store_dberr(st, "select");
-		ret = GT_STORE_ERR;
+		ret = store_failed(st);
 	}
 	sqlite3_finalize(stmt);
 	return ret;
@@ -631,11 +649,12 @@ gt_store_list(struct gt_store *st, struct gt_mapping **out, size_t *n)
 		*n = 0;
 	if (st == NULL || out == NULL || n == NULL)
 		return GT_STORE_ERR;
+	st->st_busy = 0;
 	if (sqlite3_prepare_v2(st->st_db, "SELECT " STORE_COLUMNS
 	    " FROM mappings ORDER BY source_port", -1, &stmt, NULL) !=
 	    SQLITE_OK) {
 		store_dberr(st, "list");
-		return GT_STORE_ERR;
+		return store_failed(st);
 	}
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		if (cnt == cap) {
@@ -661,7 +680,7 @@ gt_store_list(struct gt_store *st, struct gt_mapping **out, size_t *n)
  fail:
 	sqlite3_finalize(stmt);
 	free(v);
-	return GT_STORE_ERR;
+	return store_failed(st);
 }
 
 /* Read back this connection's journal mode and synchronous level. */
@@ -678,4 +697,12 @@ gt_store_durability(struct gt_store *st, char *mode, size_t modelen,
 		return GT_STORE_ERR;
 	*synchronous = (int)sync;
 	return GT_STORE_OK;
+}
+
+/* How long a call waits for a lock another process holds (ms). */
+void
+gt_store_set_busy_timeout(struct gt_store *st, int ms)
+{
+	if (st != NULL && st->st_db != NULL)
+		sqlite3_busy_timeout(st->st_db, ms > 0 ? ms : 0);
 }

@@ -22,6 +22,8 @@ test_cfg(struct gt_config *cfg, int tunnel)
 	cfg->port_range.from = 10000;
 	cfg->port_range.end = 10100;
 	cfg->tunnel.enabled = tunnel;
+	cfg->tunnel.listen_port = 9000;
+	cfg->api.listen_port = 8080;
 	cfg->security.port_range.blacklist[0] = 10022;
 	cfg->security.port_range.blacklist[1] = 3389;
 	cfg->security.port_range.n_blacklist = 2;
@@ -73,9 +75,9 @@ test_create_ok_direct(void **state)
 	    "\"target_port\":22}", 0, &m, msg, sizeof(msg)), 0);
 	assert_int_equal(m.source_port, 10002);
 	assert_string_equal(m.target_host, "::1");
-	/* Both aliases, equal: fine; unknown fields ignored. */
+	/* Both aliases, equal: fine (unknown fields: test_unknown_fields). */
 	assert_int_equal(create("{\"port\":10003,\"source_port\":10003,\"target_host\":"
-	    "\"db.example.org\",\"target_ip\":\"db.example.org\",\"x\":[1,2]}", 0, &m, msg,
+	    "\"db.example.org\",\"target_ip\":\"db.example.org\"}", 0, &m, msg,
 	    sizeof(msg)), 0);
 	assert_int_equal(m.target_port, 10003);	/* default = port */
 	/* Range ends. */
@@ -254,6 +256,185 @@ test_remove(void **state)
 	j = json_loads("[1]", 0, NULL);
 	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
 	json_decref(j);
+}
+
+/* A field outside the known ones is a 400 that names it, create and remove alike. */
+static void
+test_unknown_fields(void **state)
+{
+	struct gt_mapping	 m;
+	char			 msg[GT_API_MSG_MAX];
+	uint16_t		 port;
+	json_t			*j;
+
+	(void)state;
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\",\"foo\":1}", 0,
+	    &m, msg, sizeof(msg)), 400);
+	assert_string_equal(msg, "unknown field \"foo\"");
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\",\"Port\":1}", 0,
+	    &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "\"Port\""));
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\",\"id\":null}", 0,
+	    &m, msg, sizeof(msg)), 400);
+	/* A hostile name is printed tamed and bounded. */
+	assert_int_equal(create("{\"port\":10001,\"a\\\"\\nb\":1}", 0, &m, msg,
+	    sizeof(msg)), 400);
+	assert_string_equal(msg, "unknown field \"a??b\"");
+	j = json_loads("{\"port\":10001,\"force\":true}", 0, NULL);
+	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
+	assert_string_equal(msg, "unknown field \"force\"");
+	json_decref(j);
+}
+
+/* Edge-control fields: their "nothing" values pass, anything else fails closed. */
+static void
+test_edge_fields(void **state)
+{
+	static const char *const ok[] = {
+		"\"bandwidth_limit\":0", "\"bandwidth_limit\":null",
+		"\"access_rule\":\"disabled\"", "\"access_rule\":\"\"",
+		"\"access_ips\":\"\"", "\"access_ips\":\"[]\"",
+		"\"access_ips\":\" [ ] \"", "\"access_ips\":[]",
+		"\"max_connections\":0", "\"proxy_protocol\":\"\"",
+		"\"bandwidth_limit\":0,\"access_rule\":\"disabled\",\"access_ips\":\"[]\","
+		"\"max_connections\":0,\"proxy_protocol\":\"\"",
+	};
+	static const struct {
+		const char *f, *name;
+	} bad[] = {
+		{ "\"bandwidth_limit\":1024", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":\"0\"", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":0.0", "bandwidth_limit" },
+		{ "\"access_rule\":\"whitelist\"", "access_rule" },
+		{ "\"access_rule\":\"blacklist\"", "access_rule" },
+		{ "\"access_rule\":false", "access_rule" },
+		{ "\"access_ips\":\"[\\\"10.0.0.1\\\"]\"", "access_ips" },
+		{ "\"access_ips\":[\"10.0.0.0/8\"]", "access_ips" },
+		{ "\"access_ips\":\"10.0.0.1\"", "access_ips" },
+		{ "\"access_ips\":{}", "access_ips" },
+		{ "\"max_connections\":5", "max_connections" },
+		{ "\"proxy_protocol\":\"v1\"", "proxy_protocol" },
+		{ "\"proxy_protocol\":\"v2\"", "proxy_protocol" },
+	};
+	struct gt_mapping	m;
+	char			msg[GT_API_MSG_MAX], body[256];
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(body, sizeof(body), "{\"port\":10001,\"target_host\":\"h\",%s}",
+		    ok[i]);
+		if (create(body, 0, &m, msg, sizeof(msg)) != 0)
+			fail_msg("%s refused: %s", body, msg);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), "{\"port\":10001,\"target_host\":\"h\",%s}",
+		    bad[i].f);
+		if (create(body, 0, &m, msg, sizeof(msg)) != 400)
+			fail_msg("%s accepted", body);
+		if (strstr(msg, bad[i].name) == NULL ||
+		    strstr(msg, "not supported by this server yet") == NULL)
+			fail_msg("%s: message \"%s\" does not name the field", body, msg);
+	}
+}
+
+/* Self targets: the API port, the tunnel port, the mapping's own port, any spelling. */
+static void
+test_self_targets(void **state)
+{
+	static const char *const hosts[] = {
+		"127.0.0.1", "127.3.2.1", "localhost", "::1", "0.0.0.0", "::",
+		"::ffff:127.0.0.1", "0:0:0:0:0:ffff:7f00:1", "::ffff:0.0.0.0",
+	};
+	struct gt_mapping	m;
+	char			msg[GT_API_MSG_MAX], body[256];
+	size_t			i;
+
+	(void)state;
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		snprintf(body, sizeof(body), "{\"port\":10001,\"target_host\":\"%s\","
+		    "\"target_port\":8080,\"use_tunnel\":false}", hosts[i]);
+		assert_int_equal(create(body, 1, &m, msg, sizeof(msg)), 400);
+		assert_int_equal(create(body, 0, &m, msg, sizeof(msg)), 400);
+		if (strstr(msg, "own API port") == NULL)
+			fail_msg("%s: %s", body, msg);
+		snprintf(body, sizeof(body), "{\"port\":10001,\"target_host\":\"%s\","
+		    "\"target_port\":9000,\"use_tunnel\":false}", hosts[i]);
+		assert_int_equal(create(body, 1, &m, msg, sizeof(msg)), 400);
+		assert_non_null(strstr(msg, "own tunnel port"));
+		/* With the tunnel off, 9000 is nobody's port. */
+		assert_int_equal(create(body, 0, &m, msg, sizeof(msg)), 0);
+		snprintf(body, sizeof(body), "{\"port\":10001,\"target_host\":\"%s\","
+		    "\"use_tunnel\":false}", hosts[i]);
+		assert_int_equal(create(body, 1, &m, msg, sizeof(msg)), 400);
+		assert_non_null(strstr(msg, "this very mapping"));
+	}
+	/* A tunnel mapping's target is on the client's side: allowed. */
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"127.0.0.1\","
+	    "\"target_port\":8080,\"use_tunnel\":true}", 1), 0);
+	/* Another host, or a name, at the API port: the dialer decides for names. */
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"192.0.2.1\","
+	    "\"target_port\":8080}", 0), 0);
+	assert_int_equal(create_rc("{\"port\":10001,\"target_host\":\"example.com\","
+	    "\"target_port\":8080}", 0), 0);
+}
+
+/* Rules (a) and (b) against the mappings served now: no chains, no cycles. */
+static void
+test_chain(void **state)
+{
+	struct gt_mapping	ms[3], m;
+	char			msg[GT_API_MSG_MAX];
+
+	(void)state;
+	memset(ms, 0, sizeof(ms));
+	/* 10001 -> ::ffff:127.0.0.1:10050 (direct, to a port nobody maps yet) */
+	ms[0].source_port = 10001;
+	snprintf(ms[0].target_host, sizeof(ms[0].target_host), "::ffff:127.0.0.1");
+	ms[0].target_port = 10050;
+	/* 10002 -> 192.0.2.1:10060 (direct, elsewhere) */
+	ms[1].source_port = 10002;
+	snprintf(ms[1].target_host, sizeof(ms[1].target_host), "192.0.2.1");
+	ms[1].target_port = 10060;
+	/* 10003: tunnel to 127.0.0.1:10070 on the client's side */
+	ms[2].source_port = 10003;
+	ms[2].use_tunnel = 1;
+	snprintf(ms[2].target_host, sizeof(ms[2].target_host), "127.0.0.1");
+	ms[2].target_port = 10070;
+
+	/* (a) a direct mapping onto mapping 10001's public port. */
+	memset(&m, 0, sizeof(m));
+	m.source_port = 10010;
+	snprintf(m.target_host, sizeof(m.target_host), "localhost");
+	m.target_port = 10001;
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "own port 10001"));
+	/* ... onto a tunnel mapping's port too. */
+	m.target_port = 10003;
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 400);
+	/* ... but a tunnel mapping's target is the client's side. */
+	m.use_tunnel = 1;
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 0);
+	m.use_tunnel = 0;
+	/* ... and another host at that port is fine. */
+	snprintf(m.target_host, sizeof(m.target_host), "192.0.2.1");
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 0);
+
+	/* (b) a mapping on 10050, which direct mapping 10001 targets here. */
+	memset(&m, 0, sizeof(m));
+	m.source_port = 10050;
+	snprintf(m.target_host, sizeof(m.target_host), "192.0.2.7");
+	m.target_port = 22;
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "direct mapping 10001"));
+	m.use_tunnel = 1;
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 400);
+	/* 10060 is targeted on another host, 10070 on a client: no chain. */
+	m.source_port = 10060;
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 0);
+	m.source_port = 10070;
+	assert_int_equal(gt_api_check_chain(&m, ms, 3, msg, sizeof(msg)), 0);
+	assert_int_equal(gt_api_check_chain(&m, NULL, 0, msg, sizeof(msg)), 0);
 }
 
 static void
@@ -453,6 +634,10 @@ main(void)
 		cmocka_unit_test(test_create_bad),
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_unknown_fields),
+		cmocka_unit_test(test_edge_fields),
+		cmocka_unit_test(test_self_targets),
+		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_host),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_envelope),

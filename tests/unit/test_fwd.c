@@ -646,6 +646,14 @@ gt_mux_open(struct gt_mux *mux, struct gt_ep *ep, const char *host,
 	return 0;
 }
 
+/* Stub: the tunnel's peer, a client on another host (no provable loop). */
+const char *
+gt_mux_peer_addr(const struct gt_mux *mux)
+{
+	assert_ptr_equal(mux, &stub_mux_obj);
+	return "192.0.2.1:40000";
+}
+
 /* Stub: a removed mapping's tunnel streams are closed through the registry. */
 void
 gt_registry_close_streams(struct gt_registry *reg, const struct gt_counters *ctr)
