@@ -30,8 +30,6 @@
 /* Bytes a connection may hold unread at each level: a head fits. */
 #define GATE_SOCK_HIWAT	(16 * 1024)
 #define GATE_IN_HIWAT	(18 * 1024)
-#define GATE_RL_WINDOW	10	/* seconds per window of refusal logs */
-#define GATE_RL_LINES	5	/* refusal lines per window and reason */
 
 enum gate_state {
 	GC_NEW,		/* accepted; not checked yet */
@@ -57,15 +55,12 @@ struct gate_conn {
 	struct sockaddr_storage	 gc_peer;
 	socklen_t		 gc_peerlen;
 	char			 gc_name[64];	/* peer address:port, for logs */
+	char			 gc_ip[48];	/* peer address: the log limiter's key */
 };
 TAILQ_HEAD(gate_conns, gate_conn);
 
-/* Refusals logged per window, the rest counted. */
-struct gate_rl {
-	time_t		 rl_start;
-	unsigned	 rl_lines;
-	unsigned	 rl_suppressed;
-};
+/* Refusal lines, rate-limited per source address and reason. */
+static struct gt_logrl gate_rl[GR_NREASONS];
 
 struct api_gate {
 	struct event_base	*g_base;
@@ -75,7 +70,6 @@ struct api_gate {
 	void			*g_arg;
 	struct gate_conns	 g_conns;
 	struct api_gate_stats	 g_stats;
-	struct gate_rl		 g_rl[GR_NREASONS];
 };
 
 static void	gate_kill(struct gate_conn *);
@@ -88,30 +82,6 @@ gate_dead(struct gate_conn *gc)
 		gc->gc_gate->g_stats.open--;
 	gc->gc_state = GC_DEAD;
 	evtimer_del(gc->gc_timer);
-}
-
-/* Whether a refusal line may be logged now; reports what was suppressed. */
-static int
-gate_rl_ok(struct api_gate *g, enum gate_reason r)
-{
-	struct gate_rl	*rl = &g->g_rl[r];
-	time_t		 now = time(NULL);
-
-	if (now - rl->rl_start >= GATE_RL_WINDOW) {
-		if (rl->rl_suppressed > 0)
-			log_warnx(GATE_COMP, "%u more API connections refused for the "
-			    "same reason in %d s (not logged one by one)",
-			    rl->rl_suppressed, GATE_RL_WINDOW);
-		rl->rl_start = now;
-		rl->rl_lines = 0;
-		rl->rl_suppressed = 0;
-	}
-	if (rl->rl_lines < GATE_RL_LINES) {
-		rl->rl_lines++;
-		return 1;
-	}
-	rl->rl_suppressed++;
-	return 0;
 }
 
 /* Start (or stop, secs 0) the connection's deadline. */
@@ -205,9 +175,8 @@ gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t room,
 		    room);
 		if (rc == GT_TLS_PIPE_ERROR) {
 			g->g_stats.tls_failed++;
-			if (gate_rl_ok(g, GR_TLS))
-				log_warnx(GATE_COMP, "%s: HTTPS: %s", gc->gc_name,
-				    gt_tls_pipe_error(gc->gc_tls));
+			gt_log_rl(&gate_rl[GR_TLS], GT_LOG_WARN, GATE_COMP, gc->gc_ip,
+			    "%s: HTTPS: %s", gc->gc_name, gt_tls_pipe_error(gc->gc_tls));
 			gate_kill(gc);
 			return BEV_ERROR;
 		}
@@ -287,9 +256,8 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	g->g_stats.deadline++;
-	if (gate_rl_ok(g, GR_DEADLINE))
-		log_warnx(GATE_COMP, "%s: request %s not received within %d s; closed",
-		    gc->gc_name, gc->gc_state == GC_BODY ? "body" : "head",
+	gt_log_rl(&gate_rl[GR_DEADLINE], GT_LOG_WARN, GATE_COMP, gc->gc_ip,
+	    "%s: request %s not received within %d s; closed", gc->gc_name, gc->gc_state == GC_BODY ? "body" : "head",
 		    gc->gc_state == GC_BODY ? g->g_lim.body_timeout :
 		    g->g_lim.head_timeout);
 	gate_kill(gc);
@@ -319,20 +287,22 @@ gate_check_cb(evutil_socket_t unused, short what, void *arg)
 	if (gt_addr_format((struct sockaddr *)&gc->gc_peer, gc->gc_peerlen,
 	    gc->gc_name, sizeof(gc->gc_name)) == -1)
 		snprintf(gc->gc_name, sizeof(gc->gc_name), "?");
+	if (gt_addr_format_ip((struct sockaddr *)&gc->gc_peer, gc->gc_peerlen, 0,
+	    gc->gc_ip, sizeof(gc->gc_ip)) == -1)
+		snprintf(gc->gc_ip, sizeof(gc->gc_ip), "?");
 	if (!g->g_allow((struct sockaddr *)&gc->gc_peer, g->g_arg)) {
 		g->g_stats.refused_allow++;
-		if (gate_rl_ok(g, GR_ALLOW))
-			log_info(GATE_COMP, "%s: refused at accept, source not in "
-			    "security.api.allowed_ips", gc->gc_name);
+		gt_log_rl(&gate_rl[GR_ALLOW], GT_LOG_INFO, GATE_COMP, gc->gc_ip,
+		    "%s: refused at accept, source not in security.api.allowed_ips",
+		    gc->gc_name);
 		gate_kill(gc);
 		return;
 	}
 	if (g->g_stats.open >= (uint64_t)g->g_lim.max_conns) {
 		g->g_stats.refused_max++;
-		if (gate_rl_ok(g, GR_MAX))
-			log_warnx(GATE_COMP, "%s: refused at accept, %d API "
-			    "connections open (api.max_connections)", gc->gc_name,
-			    g->g_lim.max_conns);
+		gt_log_rl(&gate_rl[GR_MAX], GT_LOG_WARN, GATE_COMP, gc->gc_ip,
+		    "%s: refused at accept, %d API connections open "
+		    "(api.max_connections)", gc->gc_name, g->g_lim.max_conns);
 		gate_kill(gc);
 		return;
 	}
@@ -343,10 +313,9 @@ gate_check_cb(evutil_socket_t unused, short what, void *arg)
 			same++;
 	if (same >= g->g_lim.max_per_ip) {
 		g->g_stats.refused_per_ip++;
-		if (gate_rl_ok(g, GR_PER_IP))
-			log_warnx(GATE_COMP, "%s: refused at accept, %d API "
-			    "connections open from that address "
-			    "(api.max_connections_per_ip)", gc->gc_name, same);
+		gt_log_rl(&gate_rl[GR_PER_IP], GT_LOG_WARN, GATE_COMP, gc->gc_ip,
+		    "%s: refused at accept, %d API connections open from that "
+		    "address (api.max_connections_per_ip)", gc->gc_name, same);
 		gate_kill(gc);
 		return;
 	}

@@ -41,8 +41,11 @@ struct ep_tls {
 /* tls_verify.c: after the handshake, the checks mbedTLS leaves to us. */
 int	tls_verify_peer(struct gt_ep *);
 
-/* tls_leaf.c: 0 if crt may act as client (1) or server (0), else -1 and why. */
+/* tls_verify.c: 0 if crt may act as client (1) or server (0), else -1 and why. */
 int	tls_check_leaf(const mbedtls_x509_crt *, int client, char *why, size_t whylen);
+
+/* tls_verify.c: the CN of crt into buf (NULL), or why it is refused. */
+const char *tls_cert_cn(const mbedtls_x509_crt *, char *buf, size_t size);
 
 /* tls_ctx.c */
 extern const int tls_ciphersuites[];

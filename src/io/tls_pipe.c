@@ -13,8 +13,8 @@
 #include <event2/buffer.h>
 
 #include <mbedtls/error.h>
-#include <mbedtls/oid.h>
 
+#include "gt/names.h"
 #include "gt/tls_pipe.h"
 #include "tls_local.h"
 
@@ -70,34 +70,13 @@ tp_fail(struct gt_tls_pipe *p, const char *what, int ret)
 	return GT_TLS_PIPE_ERROR;
 }
 
-/* Copy the CN of crt (printable ASCII only), or NULL. */
-static char *
-tp_cn(const mbedtls_x509_crt *crt)
-{
-	const mbedtls_x509_name	*n;
-	char			*s;
-	size_t			 i;
-
-	for (n = &crt->subject; n != NULL; n = n->next) {
-		if (n->oid.p == NULL || MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) != 0)
-			continue;
-		for (i = 0; i < n->val.len; i++)
-			if (n->val.p[i] < 0x20 || n->val.p[i] >= 0x7f)
-				return NULL;
-		if ((s = malloc(n->val.len + 1)) == NULL)
-			return NULL;
-		memcpy(s, n->val.p, n->val.len);
-		s[n->val.len] = '\0';
-		return s;
-	}
-	return NULL;
-}
-
 /* After the handshake: a client certificate, when one was asked for, must be a leaf for clientAuth. */
 static int
 tp_verify(struct gt_tls_pipe *p)
 {
 	const mbedtls_x509_crt	*crt;
+	const char		*why;
+	char			 cn[GT_NAME_MAX + 1];
 
 	if (p->tp_ctx->tls_conf.authmode != MBEDTLS_SSL_VERIFY_REQUIRED)
 		return 0;
@@ -107,7 +86,14 @@ tp_verify(struct gt_tls_pipe *p)
 	}
 	if (tls_check_leaf(crt, 1, p->tp_err, sizeof(p->tp_err)) == -1)
 		return -1;
-	p->tp_cn = tp_cn(crt);
+	if ((why = tls_cert_cn(crt, cn, sizeof(cn))) != NULL) {
+		snprintf(p->tp_err, sizeof(p->tp_err), "client name refused: %s", why);
+		return -1;
+	}
+	if ((p->tp_cn = strdup(cn)) == NULL) {
+		snprintf(p->tp_err, sizeof(p->tp_err), "out of memory");
+		return -1;
+	}
 	return 0;
 }
 

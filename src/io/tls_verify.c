@@ -23,7 +23,7 @@
  * cannot be a client name: missing, twice (ambiguous), a NUL inside (the
  * name would silently be cut), or outside the names.h rule.
  */
-static const char *
+const char *
 tls_cert_cn(const mbedtls_x509_crt *crt, char *buf, size_t size)
 {
 	const mbedtls_x509_name	*n;
@@ -69,6 +69,29 @@ tls_cert_has_eku(const mbedtls_x509_crt *crt, const char *oid, size_t oidlen)
 	return 0;
 }
 
+/* 0 if crt may act as a client (client 1) or a server (0); else -1 and why. */
+int
+tls_check_leaf(const mbedtls_x509_crt *crt, int client, char *why, size_t whylen)
+{
+	const char	*oid = client ? MBEDTLS_OID_CLIENT_AUTH : MBEDTLS_OID_SERVER_AUTH;
+	size_t		 oidlen = client ? MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH) :
+			    MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
+
+	if (!tls_cert_has_eku(crt, oid, oidlen)) {
+		snprintf(why, whylen, "peer certificate lacks extended key usage %s "
+		    "(anyExtendedKeyUsage is not enough)", client ? "clientAuth" :
+		    "serverAuth");
+		return -1;
+	}
+	/* A leaf that may sign others is a CA, not a peer's identity. */
+	if ((crt->ext_types & MBEDTLS_X509_EXT_BASIC_CONSTRAINTS) != 0 &&
+	    crt->ca_istrue) {
+		snprintf(why, whylen, "peer certificate is a CA (basicConstraints CA:TRUE)");
+		return -1;
+	}
+	return 0;
+}
+
 /* Does an iPAddress SAN of crt equal the literal ip? */
 static int
 tls_cert_has_ip(const mbedtls_x509_crt *crt, const char *ip)
@@ -96,9 +119,8 @@ int
 tls_verify_peer(struct gt_ep *c)
 {
 	const mbedtls_x509_crt	*crt;
-	const char		*oid, *why;
-	char			 cn[GT_NAME_MAX + 1];
-	size_t			 oidlen;
+	const char		*why;
+	char			 cn[GT_NAME_MAX + 1], leaf[160];
 	uint32_t		 flags;
 
 	if ((flags = mbedtls_ssl_get_verify_result(&EP_TLS(c)->t_ssl)) != 0) {
@@ -113,24 +135,8 @@ tls_verify_peer(struct gt_ep *c)
 		ep_fail(c, "handshake failed: no peer certificate");
 		return -1;
 	}
-	if (EP_TLS(c)->t_server) {
-		oid = MBEDTLS_OID_CLIENT_AUTH;
-		oidlen = MBEDTLS_OID_SIZE(MBEDTLS_OID_CLIENT_AUTH);
-	} else {
-		oid = MBEDTLS_OID_SERVER_AUTH;
-		oidlen = MBEDTLS_OID_SIZE(MBEDTLS_OID_SERVER_AUTH);
-	}
-	if (!tls_cert_has_eku(crt, oid, oidlen)) {
-		ep_fail(c, "handshake failed: peer certificate lacks "
-		    "extended key usage %s (anyExtendedKeyUsage is not enough)",
-		    EP_TLS(c)->t_server ? "clientAuth" : "serverAuth");
-		return -1;
-	}
-	/* A leaf that may sign others is a CA, not a peer's identity. */
-	if ((crt->ext_types & MBEDTLS_X509_EXT_BASIC_CONSTRAINTS) != 0 &&
-	    crt->ca_istrue) {
-		ep_fail(c, "handshake failed: peer certificate is a CA "
-		    "(basicConstraints CA:TRUE)");
+	if (tls_check_leaf(crt, EP_TLS(c)->t_server, leaf, sizeof(leaf)) == -1) {
+		ep_fail(c, "handshake failed: %s", leaf);
 		return -1;
 	}
 	if (EP_TLS(c)->t_server) {
