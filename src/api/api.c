@@ -650,13 +650,37 @@ gt_api_reload_allowlist(struct gt_api *api, const struct gt_config *cfg, char *e
 	return 0;
 }
 
-/* The gate's allowlist check, at accept. */
+/* The gate's allowlist check, at accept; a refused peer is told why (403). */
 static int
-api_allowed(const struct sockaddr *sa, void *arg)
+api_allowed(const struct sockaddr *sa, void *arg, struct evbuffer *refusal)
 {
-	struct gt_api *api = arg;
+	struct gt_api	*api = arg;
+	char		 ip[64], msg[GT_API_MSG_MAX];
+	json_t		*j;
+	struct evbuffer	*body;
 
-	return gt_cidr_match(api->api_allow, api->api_nallow, sa);
+	if (gt_cidr_match(api->api_allow, api->api_nallow, sa))
+		return 1;
+	api->api_codes[403 - GT_API_CODE_MIN]++;
+	if (gt_addr_format_ip(sa, sizeof(struct sockaddr_storage), 0, ip,
+	    sizeof(ip)) == -1)
+		snprintf(ip, sizeof(ip), "?");
+	snprintf(msg, sizeof(msg), "source address %s is not in "
+	    "security.api.allowed_ips", ip);
+	if ((body = evbuffer_new()) == NULL)
+		return 0;
+	j = gt_api_envelope(0, msg, NULL);
+	if (j != NULL && json_dump_callback(j, api_dump_cb, body, JSON_COMPACT) == 0 &&
+	    evbuffer_add(body, "\n", 1) == 0)
+		evbuffer_add_printf(refusal, "HTTP/1.1 403 Forbidden\r\n"
+		    "Content-Type: application/json\r\nCache-Control: no-store\r\n"
+		    "X-Content-Type-Options: nosniff\r\nConnection: close\r\n"
+		    "Content-Length: %zu\r\n\r\n", evbuffer_get_length(body));
+	if (evbuffer_get_length(refusal) > 0)
+		evbuffer_add_buffer(refusal, body);
+	json_decref(j);
+	evbuffer_free(body);
+	return 0;
 }
 
 /* Out of descriptors (or another accept error): pause instead of spinning. */

@@ -21,6 +21,7 @@
 #include <event2/http.h>
 
 #include "gt/addr.h"
+#include "gt/api.h"
 #include "gt/endpoint.h"
 #include "gt/log.h"
 #include "gt/tls_pipe.h"
@@ -30,12 +31,20 @@
 /* Bytes a connection may hold unread at each level: a head fits. */
 #define GATE_SOCK_HIWAT	(16 * 1024)
 #define GATE_IN_HIWAT	(18 * 1024)
+/*
+ * evhttp takes a body only once all of it is buffered, so while one
+ * arrives a connection may hold up to evhttp's body limit (a 413 beyond).
+ */
+#define GATE_LINGER_S	1	/* seconds a refused peer has to read its 403 */
+#define GATE_LINGER_MAX	64	/* refused peers lingering at once; more close at once */
+#define GATE_BODY_HIWAT	(GT_API_BODY_HARD_MAX + GATE_IN_HIWAT)
 
 enum gate_state {
 	GC_NEW,		/* accepted; not checked yet */
 	GC_IDLE,	/* between requests */
 	GC_HEAD,	/* a request head is arriving: head deadline */
 	GC_BODY,	/* its body is arriving: body deadline */
+	GC_REFUSED,	/* told why (403), discarding input until the peer closes */
 	GC_DEAD,	/* closing */
 };
 
@@ -70,6 +79,7 @@ struct api_gate {
 	void			*g_arg;
 	struct gate_conns	 g_conns;
 	struct api_gate_stats	 g_stats;
+	int			 g_lingering;	/* connections in GC_REFUSED */
 };
 
 static void	gate_kill(struct gate_conn *);
@@ -78,7 +88,9 @@ static void	gate_kill(struct gate_conn *);
 static void
 gate_dead(struct gate_conn *gc)
 {
-	if (gc->gc_state != GC_NEW && gc->gc_state != GC_DEAD)
+	if (gc->gc_state == GC_REFUSED)
+		gc->gc_gate->g_lingering--;
+	else if (gc->gc_state != GC_NEW && gc->gc_state != GC_DEAD)
 		gc->gc_gate->g_stats.open--;
 	gc->gc_state = GC_DEAD;
 	evtimer_del(gc->gc_timer);
@@ -101,6 +113,7 @@ static void
 gate_head_done(struct gate_conn *gc)
 {
 	gc->gc_state = GC_BODY;
+	bufferevent_setwatermark(gc->gc_bev, EV_READ, 0, GATE_BODY_HIWAT);
 	gate_clock(gc, gc->gc_gate->g_lim.body_timeout);
 }
 
@@ -165,7 +178,10 @@ gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t room,
 	enum gt_tls_pipe_rc	 rc;
 
 	(void)mode;
-	if (gc->gc_state == GC_DEAD || gc->gc_state == GC_NEW)
+	if (gc->gc_state == GC_REFUSED)
+		evbuffer_drain(src, evbuffer_get_length(src));
+	if (gc->gc_state == GC_DEAD || gc->gc_state == GC_NEW ||
+	    gc->gc_state == GC_REFUSED)
 		return BEV_NEED_MORE;
 	if (gc->gc_state == GC_IDLE && evbuffer_get_length(src) > 0)
 		gate_request_start(gc);
@@ -255,12 +271,38 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (gc->gc_state == GC_REFUSED) {
+		gate_kill(gc);
+		return;
+	}
 	g->g_stats.deadline++;
 	gt_log_rl(&gate_rl[GR_DEADLINE], GT_LOG_WARN, GATE_COMP, gc->gc_ip,
 	    "%s: request %s not received within %d s; closed", gc->gc_name, gc->gc_state == GC_BODY ? "body" : "head",
 		    gc->gc_state == GC_BODY ? g->g_lim.body_timeout :
 		    g->g_lim.head_timeout);
 	gate_kill(gc);
+}
+
+/*
+ * Say why, then close. The answer fits a socket buffer: one write. The
+ * connection lingers a moment, its input discarded unread, because closing
+ * with the request queued would reset it and the peer would lose the
+ * answer; only GATE_LINGER_MAX do at once, the rest close at once.
+ */
+static void
+gate_refuse(struct gate_conn *gc, evutil_socket_t fd, struct evbuffer *answer)
+{
+	struct api_gate *g = gc->gc_gate;
+
+	if (evbuffer_get_length(answer) == 0 || g->g_lingering >= GATE_LINGER_MAX ||
+	    evbuffer_write(answer, fd) <= 0) {
+		gate_kill(gc);
+		return;
+	}
+	(void)shutdown(fd, SHUT_WR);
+	gc->gc_state = GC_REFUSED;
+	g->g_lingering++;
+	gate_clock(gc, GATE_LINGER_S);
 }
 
 /* Right after accept, before any read: allowlist and caps. */
@@ -270,8 +312,9 @@ gate_check_cb(evutil_socket_t unused, short what, void *arg)
 	struct gate_conn	*gc = arg;
 	struct api_gate		*g = gc->gc_gate;
 	struct gate_conn	*o;
+	struct evbuffer		*refusal;
 	evutil_socket_t		 fd;
-	int			 same = 0;
+	int			 same = 0, allowed;
 
 	(void)unused;
 	(void)what;
@@ -290,14 +333,24 @@ gate_check_cb(evutil_socket_t unused, short what, void *arg)
 	if (gt_addr_format_ip((struct sockaddr *)&gc->gc_peer, gc->gc_peerlen, 0,
 	    gc->gc_ip, sizeof(gc->gc_ip)) == -1)
 		snprintf(gc->gc_ip, sizeof(gc->gc_ip), "?");
-	if (!g->g_allow((struct sockaddr *)&gc->gc_peer, g->g_arg)) {
+	if ((refusal = evbuffer_new()) == NULL) {
+		gate_kill(gc);
+		return;
+	}
+	allowed = g->g_allow((struct sockaddr *)&gc->gc_peer, g->g_arg, refusal);
+	if (!allowed) {
 		g->g_stats.refused_allow++;
 		gt_log_rl(&gate_rl[GR_ALLOW], GT_LOG_INFO, GATE_COMP, gc->gc_ip,
 		    "%s: refused at accept, source not in security.api.allowed_ips",
 		    gc->gc_name);
-		gate_kill(gc);
+		if (gc->gc_tls == NULL)
+			gate_refuse(gc, fd, refusal);
+		else
+			gate_kill(gc);
+		evbuffer_free(refusal);
 		return;
 	}
+	evbuffer_free(refusal);
 	if (g->g_stats.open >= (uint64_t)g->g_lim.max_conns) {
 		g->g_stats.refused_max++;
 		gt_log_rl(&gate_rl[GR_MAX], GT_LOG_WARN, GATE_COMP, gc->gc_ip,
@@ -449,6 +502,7 @@ api_gate_request_done(struct api_gate *g, struct evhttp_connection *evcon)
 		return;
 	gc->gc_state = GC_IDLE;
 	gate_clock(gc, 0);
+	bufferevent_setwatermark(gc->gc_bev, EV_READ, 0, GATE_IN_HIWAT);
 	/* Pipelined bytes already passed on are the next request's head. */
 	in = bufferevent_get_input(gc->gc_bev);
 	if (evbuffer_get_length(in) > 0) {

@@ -19,8 +19,15 @@ struct event_base;
 struct evhttp_connection;
 struct gt_tls_ctx;
 
-/* Whether sa may talk to the API at all (the allowlist). */
-typedef int api_gate_allow_fn(const struct sockaddr *sa, void *arg);
+struct evbuffer;
+
+/*
+ * Whether sa may talk to the API at all (the allowlist). When not, the
+ * callback may put a whole HTTP answer in refusal: a plain HTTP peer gets
+ * it at once, before anything is read, and the connection closes.
+ */
+typedef int api_gate_allow_fn(const struct sockaddr *sa, void *arg,
+	    struct evbuffer *refusal);
 
 struct api_gate_limits {
 	int	 max_conns;		/* open connections */
