@@ -32,9 +32,9 @@ void	gt_tls_pipe_free(struct gt_tls_pipe *);
  */
 enum gt_tls_pipe_rc gt_tls_pipe_in(struct gt_tls_pipe *, struct evbuffer *rx,
 	    struct evbuffer *plain, struct evbuffer *tx, ssize_t room);
-/* Seal all of plain into tx; before the handshake is done leaves it be. */
+/* Seal up to max bytes of plain into tx; before the handshake leaves them be. */
 enum gt_tls_pipe_rc gt_tls_pipe_out(struct gt_tls_pipe *, struct evbuffer *plain,
-	    struct evbuffer *tx);
+	    size_t max, struct evbuffer *tx);
 /* Whether the handshake is done (and the peer verified when asked for). */
 int	gt_tls_pipe_ready(const struct gt_tls_pipe *);
 /* Why the pipe failed (borrowed, valid until free). */

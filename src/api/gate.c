@@ -6,8 +6,11 @@
  * context is freed by the filter's destructor, whoever closes it.
  */
 #include <sys/types.h>
+#include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+
+#include <linux/sockios.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +38,8 @@
  * evhttp takes a body only once all of it is buffered, so while one
  * arrives a connection may hold up to evhttp's body limit (a 413 beyond).
  */
+#define GATE_RECORD	16384	/* plaintext sealed per TLS record */
+#define GATE_LAST_ROOM	256	/* send-queue room the last record waits for */
 #define GATE_LINGER_S	1	/* seconds a refused peer has to read its 403 */
 #define GATE_LINGER_MAX	64	/* refused peers lingering at once; more close at once */
 #define GATE_BODY_HIWAT	(GT_API_BODY_HARD_MAX + GATE_IN_HIWAT)
@@ -57,6 +62,9 @@ struct gate_conn {
 	struct event		*gc_check;	/* once, after evhttp set the fd */
 	struct event		*gc_timer;	/* head or body deadline */
 	struct event		*gc_kick;	/* push output evhttp queued */
+	struct event		*gc_wev;	/* the socket can take more */
+	struct evbuffer		*gc_txq;	/* TLS records not yet written */
+	evutil_socket_t		 gc_fd;		/* evhttp's; set at the check */
 	struct evbuffer_cb_entry *gc_outcb;
 	struct gt_tls_pipe	*gc_tls;
 	enum gate_state		 gc_state;
@@ -83,6 +91,8 @@ struct api_gate {
 };
 
 static void	gate_kill(struct gate_conn *);
+static void	gate_writable_cb(evutil_socket_t, short, void *);
+static int	gate_send(struct gate_conn *);
 
 /* Leave the counted states for good. */
 static void
@@ -186,9 +196,9 @@ gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t room,
 	if (gc->gc_state == GC_IDLE && evbuffer_get_length(src) > 0)
 		gate_request_start(gc);
 	if (gc->gc_tls != NULL) {
-		rc = gt_tls_pipe_in(gc->gc_tls, src, dst,
-		    bufferevent_get_output(bufferevent_get_underlying(gc->gc_bev)),
-		    room);
+		rc = gt_tls_pipe_in(gc->gc_tls, src, dst, gc->gc_txq, room);
+		if (rc != GT_TLS_PIPE_ERROR && gate_send(gc) == -1)
+			rc = GT_TLS_PIPE_ERROR;
 		if (rc == GT_TLS_PIPE_ERROR) {
 			g->g_stats.tls_failed++;
 			gt_log_rl(&gate_rl[GR_TLS], GT_LOG_WARN, GATE_COMP, gc->gc_ip,
@@ -213,30 +223,101 @@ gate_in(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t room,
 	return evbuffer_get_length(dst) > before ? BEV_OK : BEV_NEED_MORE;
 }
 
-/* Output filter: evhttp's answers to the socket (or through TLS). */
+/* Whether a failed write only has to wait. */
+static int
+gate_retry(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK || err == EINTR;
+}
+
+/* Wake when the socket can take more: gate_writable_cb. */
+static void
+gate_want_write(struct gate_conn *gc)
+{
+	if (gc->gc_wev == NULL)
+		gc->gc_wev = event_new(gc->gc_gate->g_base, gc->gc_fd, EV_WRITE,
+		    gate_writable_cb, gc);
+	if (gc->gc_wev != NULL)
+		event_add(gc->gc_wev, NULL);
+}
+
+/* Write queued TLS records straight to the socket: 0, or -1 on error. */
+static int
+gate_send(struct gate_conn *gc)
+{
+	if (evbuffer_get_length(gc->gc_txq) == 0)
+		return 0;
+	if (evbuffer_write(gc->gc_txq, gc->gc_fd) == -1 &&
+	    !gate_retry(errno))
+		return -1;
+	if (evbuffer_get_length(gc->gc_txq) > 0)
+		gate_want_write(gc);
+	return 0;
+}
+
+/* Whether the socket's send queue has room for a small record now. */
+static int
+gate_room(struct gate_conn *gc)
+{
+	int		 queued = 0, sndbuf = 0;
+	socklen_t	 len = sizeof(sndbuf);
+
+	if (ioctl(gc->gc_fd, SIOCOUTQ, &queued) == -1 ||
+	    getsockopt(gc->gc_fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &len) == -1)
+		return 0;
+	return sndbuf - queued >= GATE_LAST_ROOM;
+}
+
+/*
+ * Output filter: evhttp's answers straight to the socket (sealed first for
+ * HTTPS), what the socket cannot take left in src. evhttp closes a
+ * connection, and shuts the socket down, as soon as the filter's output
+ * is empty: were the answer parked in the socket bufferevent below, it
+ * would be cut. So src empties only when the bytes are in the kernel, and
+ * the last plaintext byte is sealed only when its record fits at once.
+ */
 static enum bufferevent_filter_result
 gate_out(struct evbuffer *src, struct evbuffer *dst, ev_ssize_t room,
     enum bufferevent_flush_mode mode, void *arg)
 {
 	struct gate_conn	*gc = arg;
-	size_t			 n;
+	size_t			 len, take, before = evbuffer_get_length(src);
 
+	(void)dst;
+	(void)room;
 	(void)mode;
 	if (gc->gc_state == GC_DEAD)
 		return BEV_ERROR;
-	if (gc->gc_tls != NULL) {
-		if (!gt_tls_pipe_ready(gc->gc_tls))
-			return BEV_NEED_MORE;
-		if (gt_tls_pipe_out(gc->gc_tls, src, dst) == GT_TLS_PIPE_ERROR)
-			return BEV_ERROR;
-		return BEV_OK;
-	}
-	n = evbuffer_get_length(src);
-	if (room >= 0 && n > (size_t)room)
-		n = (size_t)room;
-	if (n == 0)
+	if (gc->gc_state == GC_NEW || before == 0)
 		return BEV_NEED_MORE;
-	return evbuffer_remove_buffer(src, dst, n) == -1 ? BEV_ERROR : BEV_OK;
+	if (gc->gc_tls == NULL) {
+		if (evbuffer_write(src, gc->gc_fd) == -1 &&
+		    !gate_retry(errno))
+			return BEV_ERROR;
+		if (evbuffer_get_length(src) > 0)
+			gate_want_write(gc);
+		return evbuffer_get_length(src) < before ? BEV_OK : BEV_NEED_MORE;
+	}
+	if (!gt_tls_pipe_ready(gc->gc_tls))
+		return BEV_NEED_MORE;
+	for (;;) {
+		if (gate_send(gc) == -1)
+			return BEV_ERROR;
+		if (evbuffer_get_length(gc->gc_txq) > 0 ||
+		    (len = evbuffer_get_length(src)) == 0)
+			break;
+		take = len > GATE_RECORD ? GATE_RECORD : len;
+		if (take == len && len > 1)
+			take = len - 1;		/* hold the last byte back */
+		else if (take == 1 && !gate_room(gc)) {
+			gate_want_write(gc);
+			break;
+		}
+		if (gt_tls_pipe_out(gc->gc_tls, src, take, gc->gc_txq) ==
+		    GT_TLS_PIPE_ERROR)
+			return BEV_ERROR;
+	}
+	return evbuffer_get_length(src) < before ? BEV_OK : BEV_NEED_MORE;
 }
 
 /* Close through evhttp, after the running callback: it frees the connection. */
@@ -320,7 +401,7 @@ gate_check_cb(evutil_socket_t unused, short what, void *arg)
 	(void)what;
 	if (gc->gc_state != GC_NEW)
 		return;
-	fd = bufferevent_getfd(gc->gc_bev);
+	fd = gc->gc_fd = bufferevent_getfd(gc->gc_bev);
 	gc->gc_peerlen = sizeof(gc->gc_peer);
 	if (fd == -1 || getpeername(fd, (struct sockaddr *)&gc->gc_peer,
 	    &gc->gc_peerlen) == -1) {
@@ -395,6 +476,23 @@ gate_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *
 		event_active(gc->gc_kick, EV_TIMEOUT, 0);
 }
 
+/* The socket can take more: queued records first, then evhttp's output. */
+static void
+gate_writable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gate_conn *gc = arg;
+
+	(void)fd;
+	(void)what;
+	if (gc->gc_state == GC_DEAD)
+		return;
+	if (gc->gc_txq != NULL && gate_send(gc) == -1) {
+		gate_kill(gc);
+		return;
+	}
+	bufferevent_flush(gc->gc_bev, EV_WRITE, BEV_NORMAL);
+}
+
 /* The push itself, after the callback that queued the answer returned. */
 static void
 gate_kick_cb(evutil_socket_t fd, short what, void *arg)
@@ -420,10 +518,14 @@ gate_conn_free(void *arg)
 		evbuffer_remove_cb_entry(bufferevent_get_output(gc->gc_bev), gc->gc_outcb);
 	if (gc->gc_kick != NULL)
 		event_free(gc->gc_kick);
+	if (gc->gc_wev != NULL)
+		event_free(gc->gc_wev);
 	if (gc->gc_check != NULL)
 		event_free(gc->gc_check);
 	if (gc->gc_timer != NULL)
 		event_free(gc->gc_timer);
+	if (gc->gc_txq != NULL)
+		evbuffer_free(gc->gc_txq);
 	gt_tls_pipe_free(gc->gc_tls);
 	free(gc);
 }
@@ -440,11 +542,13 @@ api_gate_bevcb(struct event_base *base, void *arg)
 		return NULL;
 	gc->gc_gate = g;
 	gc->gc_state = GC_NEW;
+	gc->gc_fd = -1;
 	snprintf(gc->gc_name, sizeof(gc->gc_name), "?");
 	if ((gc->gc_check = event_new(base, -1, 0, gate_check_cb, gc)) == NULL ||
 	    (gc->gc_timer = evtimer_new(base, gate_timer_cb, gc)) == NULL ||
 	    (gc->gc_kick = event_new(base, -1, 0, gate_kick_cb, gc)) == NULL ||
-	    (g->g_tls != NULL && (gc->gc_tls = gt_tls_pipe_server(g->g_tls)) == NULL))
+	    (g->g_tls != NULL && ((gc->gc_tls = gt_tls_pipe_server(g->g_tls)) == NULL ||
+	    (gc->gc_txq = evbuffer_new()) == NULL)))
 		goto fail;
 	if ((sock = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE)) == NULL)
 		goto fail;
@@ -466,6 +570,8 @@ api_gate_bevcb(struct event_base *base, void *arg)
 	event_active(gc->gc_check, EV_TIMEOUT, 0);
 	return gc->gc_bev;
 fail:
+	if (gc->gc_txq != NULL)
+		evbuffer_free(gc->gc_txq);
 	if (gc->gc_kick != NULL)
 		event_free(gc->gc_kick);
 	if (gc->gc_check != NULL)

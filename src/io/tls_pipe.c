@@ -190,9 +190,10 @@ out:
 	return rc;
 }
 
-/* Seal plain into tx. */
+/* Seal up to max bytes of plain into tx. */
 enum gt_tls_pipe_rc
-gt_tls_pipe_out(struct gt_tls_pipe *p, struct evbuffer *plain, struct evbuffer *tx)
+gt_tls_pipe_out(struct gt_tls_pipe *p, struct evbuffer *plain, size_t max,
+    struct evbuffer *tx)
 {
 	enum gt_tls_pipe_rc	 rc = GT_TLS_PIPE_AGAIN;
 	unsigned char		*data;
@@ -204,9 +205,11 @@ gt_tls_pipe_out(struct gt_tls_pipe *p, struct evbuffer *plain, struct evbuffer *
 	if (p->tp_state != TP_OPEN)
 		return GT_TLS_PIPE_AGAIN;
 	p->tp_tx = tx;
-	while ((len = evbuffer_get_length(plain)) > 0) {
+	while (max > 0 && (len = evbuffer_get_length(plain)) > 0) {
 		if (len > TP_CHUNK)
 			len = TP_CHUNK;
+		if (len > max)
+			len = max;
 		if ((data = evbuffer_pullup(plain, (ev_ssize_t)len)) == NULL) {
 			rc = tp_fail(p, "write", MBEDTLS_ERR_SSL_ALLOC_FAILED);
 			break;
@@ -214,6 +217,7 @@ gt_tls_pipe_out(struct gt_tls_pipe *p, struct evbuffer *plain, struct evbuffer *
 		ret = mbedtls_ssl_write(&p->tp_ssl, data, len);
 		if (ret > 0) {
 			evbuffer_drain(plain, (size_t)ret);
+			max -= (size_t)ret;
 			continue;
 		}
 		if (ret == MBEDTLS_ERR_SSL_WANT_WRITE || ret == MBEDTLS_ERR_SSL_WANT_READ)

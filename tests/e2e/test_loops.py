@@ -23,17 +23,7 @@ LOOP_CAP = 100          # limits.max_sessions_per_mapping of the loop test
 LOOP_NOFILE = 1024      # the looping server's RLIMIT_NOFILE
 
 
-def start_with_nofile(srv, nofile):
-    """Start srv as Server.start does, its RLIMIT_NOFILE lowered to nofile."""
-    def lower():
-        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-    srv.write_config()
-    srv._logf = open(srv.log_path, "ab")
-    srv.proc = subprocess.Popen(
-        [binpath("gt-server"), "-config", srv.config_path],
-        stdout=srv._logf, stderr=srv._logf, cwd=srv.tmp, preexec_fn=lower)
-    srv.wait_healthy()
-    return srv
+start_with_nofile = tunlib.start_with_nofile
 
 
 def refused(port):

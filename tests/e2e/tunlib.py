@@ -322,6 +322,40 @@ def proc_fds_settled(pid, target, slack=0, timeout=15):
     return fd_count(pid)
 
 
+def start_with_nofile(srv, nofile, wait=True):
+    """Start srv as Server.start does, its RLIMIT_NOFILE (soft and hard)
+    lowered to nofile, so that descriptors run out after a few hundred."""
+    import resource
+    import subprocess
+
+    def lower():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+    srv.write_config()
+    srv._logf = open(srv.log_path, "ab")
+    srv.proc = subprocess.Popen(
+        [gtlib.binpath("gt-server"), "-config", srv.config_path],
+        stdout=srv._logf, stderr=srv._logf, cwd=srv.tmp, preexec_fn=lower)
+    if wait:
+        srv.wait_healthy()
+    return srv
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds pid has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_kib(pid):
+    """Resident set size of pid, KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
 def tls_client_hello(server_name="localhost"):
     """The bytes of a real TLS ClientHello, as a python client would send them."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
