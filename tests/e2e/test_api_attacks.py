@@ -400,8 +400,10 @@ def test_ambiguous_framing_refused():
             data = raw_exchange(srv, req)
             assert data.startswith(b"HTTP/1.1 400"), (what, data[:300])
             assert data.count(b"HTTP/1.1 ") == 1, (what, data)
-            j = json.loads(data.split(b"\r\n\r\n", 1)[1])
-            assert j["success"] is False, (what, j)
+            rhead, rbody = data.split(b"\r\n\r\n", 1)
+            # evhttp refuses Content-Length with chunked itself (its HTML page).
+            if b"application/json" in rhead:
+                assert json.loads(rbody)["success"] is False, (what, rbody)
             st, _, lst = srv.api("GET", "/api/mapping/list")
             assert lst["data"]["count"] == 0, (what, lst)
         # A plain chunked body stays accepted.
