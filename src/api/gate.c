@@ -88,11 +88,27 @@ struct api_gate {
 	struct gate_conns	 g_conns;
 	struct api_gate_stats	 g_stats;
 	int			 g_lingering;	/* connections in GC_REFUSED */
+	unsigned		 g_refs;	/* the owner's, one per connection */
 };
 
 static void	gate_kill(struct gate_conn *);
 static void	gate_writable_cb(evutil_socket_t, short, void *);
 static int	gate_send(struct gate_conn *);
+
+/*
+ * Whether evhttp still holds the filter. bufferevent_free() clears its
+ * callbacks at once, but the filter lives on (unreferenced) until libevent
+ * finalizes it; calling into it then would revive and unlink it twice.
+ */
+static int
+gate_held(struct gate_conn *gc)
+{
+	bufferevent_data_cb	 r, w;
+	bufferevent_event_cb	 e;
+
+	bufferevent_getcb(gc->gc_bev, &r, &w, &e, NULL);
+	return r != NULL || w != NULL || e != NULL;
+}
 
 /* Leave the counted states for good. */
 static void
@@ -327,7 +343,8 @@ gate_kill(struct gate_conn *gc)
 	if (gc->gc_state == GC_DEAD)
 		return;
 	gate_dead(gc);
-	bufferevent_trigger_event(gc->gc_bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
+	if (gate_held(gc))
+		bufferevent_trigger_event(gc->gc_bev, BEV_EVENT_ERROR, BEV_TRIG_DEFER_CALLBACKS);
 }
 
 /* Whether two socket addresses name the same IP (ports aside). */
@@ -352,6 +369,10 @@ gate_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (!gate_held(gc)) {
+		gate_dead(gc);
+		return;
+	}
 	if (gc->gc_state == GC_REFUSED) {
 		gate_kill(gc);
 		return;
@@ -399,7 +420,7 @@ gate_check_cb(evutil_socket_t unused, short what, void *arg)
 
 	(void)unused;
 	(void)what;
-	if (gc->gc_state != GC_NEW)
+	if (gc->gc_state != GC_NEW || !gate_held(gc))
 		return;
 	fd = gc->gc_fd = bufferevent_getfd(gc->gc_bev);
 	gc->gc_peerlen = sizeof(gc->gc_peer);
@@ -486,6 +507,10 @@ gate_writable_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	if (gc->gc_state == GC_DEAD)
 		return;
+	if (!gate_held(gc)) {
+		gate_dead(gc);
+		return;
+	}
 	if (gc->gc_txq != NULL && gate_send(gc) == -1) {
 		gate_kill(gc);
 		return;
@@ -501,8 +526,19 @@ gate_kick_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (gc->gc_state != GC_DEAD)
+	if (gc->gc_state != GC_DEAD && gate_held(gc))
 		bufferevent_flush(gc->gc_bev, EV_WRITE, BEV_NORMAL);
+}
+
+/* Drop a reference; the last frees (connections finalize after evhttp_free). */
+static void
+gate_unref(struct api_gate *g)
+{
+	if (--g->g_refs > 0)
+		return;
+	if (g->g_tls != NULL)
+		gt_tls_ctx_unref(g->g_tls);
+	free(g);
 }
 
 /* The filter's destructor: the connection is gone, whoever closed it. */
@@ -528,6 +564,7 @@ gate_conn_free(void *arg)
 		evbuffer_free(gc->gc_txq);
 	gt_tls_pipe_free(gc->gc_tls);
 	free(gc);
+	gate_unref(g);
 }
 
 /* A new connection (the fd comes later, from evhttp). */
@@ -560,7 +597,15 @@ api_gate_bevcb(struct event_base *base, void *arg)
 		goto fail;
 	}
 	bufferevent_setwatermark(gc->gc_bev, EV_READ, 0, GATE_IN_HIWAT);
+	/*
+	 * The gate writes to the socket itself (gate_out), never through the
+	 * socket bufferevent, whose writability callback would otherwise make
+	 * the filter run its output unreferenced: evhttp may free the
+	 * connection in there, and libevent 2.1 then re-arms a timer on it.
+	 */
+	bufferevent_disable(sock, EV_WRITE);
 	TAILQ_INSERT_TAIL(&g->g_conns, gc, gc_entry);
+	g->g_refs++;
 	if ((gc->gc_outcb = evbuffer_add_cb(bufferevent_get_output(gc->gc_bev),
 	    gate_outbuf_cb, gc)) == NULL) {
 		bufferevent_free(gc->gc_bev);	/* frees gc too */
@@ -641,6 +686,7 @@ api_gate_new(struct event_base *base, const struct api_gate_limits *lim,
 	g->g_lim = *lim;
 	g->g_allow = allow;
 	g->g_arg = arg;
+	g->g_refs = 1;
 	TAILQ_INIT(&g->g_conns);
 	if (tls != NULL) {
 		gt_tls_ctx_ref(tls);
@@ -649,17 +695,26 @@ api_gate_new(struct event_base *base, const struct api_gate_limits *lim,
 	return g;
 }
 
-/* Free; evhttp_free must have closed every connection. */
+/*
+ * The owner lets go, after evhttp_free closed every connection: their
+ * filters finalize later in the loop, and the last one frees the gate.
+ */
 void
 api_gate_free(struct api_gate *g)
 {
+	struct gate_conn *gc;
+
 	if (g == NULL)
 		return;
-	if (!TAILQ_EMPTY(&g->g_conns))
-		log_warnx(GATE_COMP, "gate freed with connections open");
-	if (g->g_tls != NULL)
-		gt_tls_ctx_unref(g->g_tls);
-	free(g);
+	/* Nothing of theirs may run in between: their evhttp is gone. */
+	TAILQ_FOREACH(gc, &g->g_conns, gc_entry) {
+		gate_dead(gc);
+		event_del(gc->gc_check);
+		event_del(gc->gc_kick);
+		if (gc->gc_wev != NULL)
+			event_del(gc->gc_wev);
+	}
+	gate_unref(g);
 }
 
 /* Counters for /metrics. */
