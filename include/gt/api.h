@@ -39,6 +39,12 @@ struct gt_api *gt_api_new(struct event_base *, const struct gt_config *cfg,
 /* SIGHUP: take cfg's security.api.allowed_ips; on error keep the old list. */
 int	gt_api_reload_allowlist(struct gt_api *, const struct gt_config *cfg,
 	    char *err, size_t errlen);
+/*
+ * SIGHUP: new HTTPS material from cfg's api.cert_file, key_file and
+ * client_ca for new connections (open ones keep theirs); on error keep the old.
+ */
+int	gt_api_reload_tls(struct gt_api *, const struct gt_config *cfg, char *err,
+	    size_t errlen);
 /* Remember why port is not served (restore failures); shown in the list. */
 void	gt_api_note_error(struct gt_api *, uint16_t port, const char *why);
 /* Close the listener and every HTTP connection. NULL ok. */

@@ -650,6 +650,27 @@ gt_api_reload_allowlist(struct gt_api *api, const struct gt_config *cfg, char *e
 	return 0;
 }
 
+/* New HTTPS material for new connections. */
+int
+gt_api_reload_tls(struct gt_api *api, const struct gt_config *cfg, char *err,
+    size_t errlen)
+{
+	struct gt_tls_ctx *t;
+
+	if (api->api_tls == NULL) {
+		snprintf(err, errlen, "the API was started without api.tls");
+		return -1;
+	}
+	t = gt_tls_ctx_server(cfg->api.cert_file, cfg->api.key_file,
+	    cfg->api.client_ca[0] ? cfg->api.client_ca : NULL, err, errlen);
+	if (t == NULL)
+		return -1;
+	api_gate_set_tls(api->api_gate, t);
+	gt_tls_ctx_unref(api->api_tls);
+	api->api_tls = t;
+	return 0;
+}
+
 /* The gate's allowlist check, at accept; a refused peer is told why (403). */
 static int
 api_allowed(const struct sockaddr *sa, void *arg, struct evbuffer *refusal)

@@ -717,6 +717,16 @@ api_gate_free(struct api_gate *g)
 	gate_unref(g);
 }
 
+/* Swap the TLS material; live pipes keep a reference to theirs. */
+void
+api_gate_set_tls(struct api_gate *g, struct gt_tls_ctx *tls)
+{
+	gt_tls_ctx_ref(tls);
+	if (g->g_tls != NULL)
+		gt_tls_ctx_unref(g->g_tls);
+	g->g_tls = tls;
+}
+
 /* Counters for /metrics. */
 const struct api_gate_stats *
 api_gate_stats(const struct api_gate *g)

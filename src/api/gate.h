@@ -51,6 +51,8 @@ struct api_gate;
 /* tls: NULL for plain HTTP, else referenced until free. NULL on ENOMEM. */
 struct api_gate *api_gate_new(struct event_base *, const struct api_gate_limits *,
 	    struct gt_tls_ctx *tls, api_gate_allow_fn *, void *arg);
+/* New TLS material for connections accepted from now on (referenced). */
+void	api_gate_set_tls(struct api_gate *, struct gt_tls_ctx *);
 /* Free after evhttp_free (which frees every connection first). */
 void	api_gate_free(struct api_gate *);
 /* evhttp_set_bevcb's callback: a new connection's filter bufferevent. */

@@ -167,6 +167,16 @@ server_signal_hup(evutil_socket_t sig, short ev, void *arg)
 	else
 		log_info(SRV_COMP, "SIGHUP: API allowlist reloaded (%zu entries)",
 		    nc->security.api.n_allowed_ips);
+	if (s->s_cfg.api.tls) {
+		if (!nc->api.tls)
+			log_warnx(SRV_COMP, "SIGHUP: api.tls cannot be turned off "
+			    "without a restart; keeping HTTPS");
+		else if (gt_api_reload_tls(s->s_api, nc, err, sizeof(err)) == -1)
+			log_warnx(SRV_COMP, "SIGHUP: API TLS: %s; keeping the old "
+			    "material", err);
+		else
+			log_info(SRV_COMP, "SIGHUP: API TLS material reloaded");
+	}
 	if (s->s_tun != NULL) {
 		if (gt_tunnel_server_reload(s->s_tun, nc, err, sizeof(err)) == -1)
 			log_warnx(SRV_COMP, "SIGHUP: tunnel TLS: %s; keeping the old material",

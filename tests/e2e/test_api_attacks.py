@@ -525,6 +525,41 @@ def test_https_api_client_certificate():
         srv.stop()
 
 
+@_logged
+def test_https_api_sighup_reload():
+    """SIGHUP swaps the API's certificate: new connections get the new one,
+    the old material stays when the new files are broken."""
+    import signal
+    srv, ctx = start_https()
+    try:
+        def served_cert():
+            import socket as so
+            with so.create_connection(("127.0.0.1", srv.api_port), timeout=5) as raw_s:
+                with ctx.wrap_socket(raw_s, server_hostname="127.0.0.1") as t:
+                    return t.getpeercert(binary_form=True)
+        before = served_cert()
+        new = os.path.join(srv.tmp, "new")
+        r = gtlib.run([gtlib.binpath("gt-certgen"), "server", "-out", new, "-ca", srv.certs,
+                       "-cn", "api2", "-san", "IP:127.0.0.1,DNS:localhost"])
+        assert r.returncode == 0, r.stderr
+        shutil.copy(os.path.join(new, "server.crt"), srv.cfg["api"]["cert_file"])
+        shutil.copy(os.path.join(new, "server.key"), srv.cfg["api"]["key_file"])
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "SIGHUP: API TLS material reloaded" in srv.log(), 5,
+                   what="the reload logged")
+        after = served_cert()
+        assert after != before
+        # A broken certificate file: the reload is refused, HTTPS goes on.
+        with open(srv.cfg["api"]["cert_file"], "w") as f:
+            f.write("not a certificate\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_until(lambda: "keeping the old" in srv.log(), 5, what="the refusal logged")
+        assert served_cert() == after
+        assert https_get(srv, "/health", ctx)[0] == 200
+    finally:
+        srv.stop()
+
+
 @T.test
 def test_plain_api_off_loopback_needs_consent():
     """A non-loopback api.listen_addr without api.tls stops the server at
