@@ -2,7 +2,12 @@
 #ifndef GT_LOOP_H
 #define GT_LOOP_H
 
+#include <stdint.h>
+
 struct event_base;
+
+/* Milliseconds on a clock that never jumps (CLOCK_MONOTONIC). */
+int64_t	gt_mono_ms(void);
 
 /*
  * A libevent base with epoll's changelist on: adding and removing the same

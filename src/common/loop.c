@@ -4,6 +4,8 @@
 
 #include <event2/event.h>
 
+#include <time.h>
+
 #include "gt/loop.h"
 
 struct event_base *
@@ -29,4 +31,14 @@ gt_loop_new(void)
 	base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	return base != NULL ? base : event_base_new();
+}
+
+/* Milliseconds on a clock that never jumps. */
+int64_t
+gt_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

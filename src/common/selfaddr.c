@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "gt/loop.h"
 #include "gt/addr.h"
 #include "gt/selfaddr.h"
 
@@ -32,16 +33,6 @@ static long long	self_read_ms = -1;
 static const uint8_t self_v4mapped[12] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
 };
-
-/* Milliseconds on the monotonic clock. */
-static long long
-self_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* An IPv4-mapped IPv6 address is its IPv4 one: compare in one form only. */
 static void
@@ -75,7 +66,7 @@ self_refresh(void)
 	struct ifaddrs	*ifa, *p;
 	const uint8_t	*b;
 	size_t		 n;
-	long long	 now = self_now_ms();
+	long long	 now = gt_mono_ms();
 
 	if (self_read_ms >= 0 && now - self_read_ms < SELF_TTL_MS)
 		return;

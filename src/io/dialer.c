@@ -24,6 +24,7 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include "gt/loop.h"
 #include "gt/addr.h"
 #include "gt/dialer.h"
 #include "gt/log.h"
@@ -70,16 +71,6 @@ struct gt_dial {
 };
 
 static void	dial_conn_cb(evutil_socket_t, short, void *);
-
-/* Milliseconds on a clock that never jumps. */
-static long long
-dial_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The length of a sockaddr of the family in a. */
 static socklen_t
@@ -175,7 +166,7 @@ dial_arm(struct gt_dial *d)
 
 	if (d->d_deadline == 0)
 		return;
-	if ((left = d->d_deadline - dial_now_ms()) < 0)
+	if ((left = d->d_deadline - gt_mono_ms()) < 0)
 		left = 0;
 	if (d->d_state == DIAL_CONNECTING && (n = d->d_naddrs - d->d_cur) > 1)
 		left /= (long long)n;
@@ -367,7 +358,7 @@ dial_new(struct event_base *base, long long timeout_ms, gt_dial_cb *cb,
 		return NULL;
 	}
 	if (timeout_ms > 0)
-		d->d_deadline = dial_now_ms() + timeout_ms;
+		d->d_deadline = gt_mono_ms() + timeout_ms;
 	return d;
 }
 

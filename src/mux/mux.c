@@ -32,6 +32,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include "gt/loop.h"
 #include "gt/addr.h"
 #include "gt/counters.h"
 #include "gt/endpoint.h"
@@ -160,16 +161,6 @@ static void	stream_teardown(struct mux_stream *, const char *, int);
 static void	stream_ep_cb(struct gt_ep *, enum gt_ep_ev, void *);
 static void	stream_outbuf_cb(struct evbuffer *, const struct evbuffer_cb_info *, void *);
 static void	stream_check_done(struct mux_stream *);
-
-/* Milliseconds on a clock that never jumps. */
-static int64_t
-mux_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Mark entry into a callback. */
 static void
@@ -356,7 +347,7 @@ mux_rx_update(struct gt_mux *m)
 	m->m_rx_paused = paused;
 	gt_ep_read_enable(m->m_conn, !paused);
 	if (!paused) {
-		m->m_last_rx = mux_now();
+		m->m_last_rx = gt_mono_ms();
 		/* Frames read before the pause are still waiting. */
 		event_active(m->m_sched, EV_READ, 0);
 	}
@@ -1017,7 +1008,7 @@ mux_process_input(struct gt_mux *m)
 			mux_fail_proto(m, "protocol error: %s", gt_frame_strerror(r));
 			return;
 		}
-		m->m_last_rx = mux_now();
+		m->m_last_rx = gt_mono_ms();
 		switch (f.type) {
 		case GT_FRAME_DATA:
 			mux_on_data(m, &f, in);
@@ -1071,7 +1062,7 @@ mux_conn_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 		mux_process_input(m);
 		break;
 	case GT_EP_EV_DRAINED:
-		m->m_last_tx = mux_now();
+		m->m_last_tx = gt_mono_ms();
 		mux_schedule(m);
 		break;
 	case GT_EP_EV_EOF:
@@ -1096,7 +1087,7 @@ static void
 mux_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct gt_mux	*m = arg;
-	int64_t		 now = mux_now(), limit;
+	int64_t		 now = gt_mono_ms(), limit;
 	size_t		 outlen;
 
 	(void)fd;
@@ -1251,7 +1242,7 @@ gt_mux_new(struct event_base *base, struct gt_ep *conn,
 	m->m_arg = arg;
 	m->m_next_id = 1;
 	m->m_started = time(NULL);
-	m->m_last_rx = m->m_last_ping = m->m_last_tx = mux_now();
+	m->m_last_rx = m->m_last_ping = m->m_last_tx = gt_mono_ms();
 	TAILQ_INIT(&m->m_readyq);
 	peer = gt_ep_peer_addr(conn);
 	snprintf(m->m_peer, sizeof(m->m_peer), "%s", peer ? peer : "?");
