@@ -80,7 +80,9 @@ class Budget:
         cpu = tunlib.cpu_seconds(self.srv.proc.pid) - self.cpu0
         grown = os.path.getsize(self.srv.log_path) - self.log0
         print("    %s: %.2f s CPU in %.2f s, log +%d bytes" % (what, cpu, wall, grown))
-        assert cpu <= max_cpu_share * wall + 0.3, (what, cpu, wall)
+        # Slack for the work itself (ASan is slow); a spinning accept() burns
+        # a whole core for as long as the attack lasts, and floods the log.
+        assert cpu <= max_cpu_share * wall + 1.0, (what, cpu, wall)
         assert grown <= max_log, (what, grown, self.srv.log()[-3000:])
 
 
