@@ -99,7 +99,7 @@ static const struct config_entry config_table[] = {
 	    0, 1, "false", "serve plain HTTP on a non-loopback api.listen_addr "
 	    "(tokens then cross the network in clear)" },
 	{ "api.max_connections", CONFIG_INT, CF(api.max_connections), 0, 0,
-	    1, 100000, "256", "open API connections at once; more are closed at accept" },
+	    1, 100000, "64", "open API connections at once; more are closed at accept" },
 	{ "api.max_connections_per_ip", CONFIG_INT,
 	    CF(api.max_connections_per_ip), 0, 0, 1, 100000, "32",
 	    "open API connections at once from one address" },
