@@ -569,8 +569,10 @@ test_envelope(void **state)
 	ctr.bytes_out = 200;
 	j = gt_api_mapping_json(&m, &ctr, NULL);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(s, "{\"active_connections\":2,\"bytes_in\":100,\"bytes_out\":200,"
+	assert_string_equal(s, "{\"access_ips\":[],\"access_rule\":\"disabled\","
+	    "\"active_connections\":2,\"bandwidth_limit\":0,\"bytes_in\":100,\"bytes_out\":200,"
 	    "\"client\":\"\",\"created_at\":\"1971-01-01T00:00:00Z\",\"id\":7,"
+	    "\"max_connections\":0,\"proxy_protocol\":\"\",\"refused_connections\":0,"
 	    "\"source_port\":10001,\"target_host\":\"10.1.2.3\",\"target_ip\":\"10.1.2.3\","
 	    "\"target_port\":80,\"use_tunnel\":false}");
 	free(s);
