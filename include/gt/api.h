@@ -59,6 +59,8 @@ enum gt_api_op {
 	GT_API_OP_REMOVE,
 	GT_API_OP_LIST,
 	GT_API_OP_CLIENTS,
+	GT_API_OP_UPDATE,
+	GT_API_OP_RELOAD,
 	GT_API_OP_MAX
 };
 
@@ -176,6 +178,9 @@ struct gt_api_figures {
 	uint64_t	api_refused[5];		/* by enum gt_api_refusal */
 	uint64_t	api_pauses;		/* API accept pauses */
 	const uint64_t	*codes;		/* [GT_API_CODE_MAX - GT_API_CODE_MIN + 1] */
+	size_t		 nmaps;		/* per mapping, for gt_mapping_refused_total: */
+	const uint16_t	*map_port;	/* [nmaps] its public port */
+	const uint64_t	*map_refused;	/* [nmaps] connections its access rule refused */
 };
 
 /* Prometheus text format (0.0.4); malloc'ed, caller frees; NULL on ENOMEM. */
