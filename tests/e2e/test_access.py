@@ -120,6 +120,9 @@ def _access(srv, port, kind):
     assert m["max_connections"] == 0 and m["bandwidth_limit"] == 0, m
     assert m["proxy_protocol"] == "" and m["refused_connections"] == 0, m
     admitted(port, "127.0.0.2").close()
+    # that session must be gone, or the update below closes it as refused
+    wait_until(lambda: srv.mappings()[port]["active_connections"] == 0, 10,
+               what="the first session ended")
 
     # whitelist 127.0.0.1/32: .1 in, .2 out (closed, counted)
     d = update_ok(srv, port=port, access_rule="whitelist",
@@ -127,7 +130,8 @@ def _access(srv, port, kind):
     assert d["access_rule"] == "whitelist" and d["access_ips"] == ["127.0.0.1/32"], d
     admitted(port, "127.0.0.1").close()
     refused(port, "127.0.0.2")
-    assert refused_count(srv, port) == 1
+    n = refused_count(srv, port)
+    assert n == 1, "refused_connections %d after one refusal" % n
     assert metric(srv, port) == 1
 
     # blacklist: the reverse
@@ -146,6 +150,9 @@ def _access(srv, port, kind):
     update_ok(srv, port=port, access_rule="disabled")
     a = admitted(port, "127.0.0.1")
     b = admitted(port, "127.0.0.2")
+    # only a and b live, so the update below closes exactly one
+    wait_until(lambda: srv.mappings()[port]["active_connections"] == 2, 10,
+               what="earlier sessions ended")
     before = refused_count(srv, port)
     update_ok(srv, port=port, access_rule="whitelist", access_ips=["127.0.0.1/32"])
     closed_soon(b)
