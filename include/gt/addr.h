@@ -81,5 +81,11 @@ struct gt_cidr {
  * on success.
  */
 int	gt_cidr_scan(const char *s, int flags, struct gt_cidr *c);
+/* Room for any text gt_cidr_format() writes: an IPv6 address, "/128", NUL. */
+#define GT_CIDR_STRLEN		(46 + 5)
+/* c as "addr/prefix" into buf. 0, or -1 if it did not fit. */
+int	gt_cidr_format(const struct gt_cidr *c, char *buf, size_t size);
+/* Does sa (AF_INET, AF_INET6; v4-mapped v6 matches v4 rules) fall in any of list? */
+int	gt_cidr_match(const struct gt_cidr *list, size_t n, const struct sockaddr *sa);
 
 #endif

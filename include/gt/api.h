@@ -59,6 +59,8 @@ enum gt_api_op {
 	GT_API_OP_REMOVE,
 	GT_API_OP_LIST,
 	GT_API_OP_CLIENTS,
+	GT_API_OP_UPDATE,
+	GT_API_OP_RELOAD,
 	GT_API_OP_MAX
 };
 
@@ -97,8 +99,10 @@ int	gt_api_parse_body(const char *buf, size_t len, json_t **out,
 /*
  * Check a create request against cfg's port range, blacklist and tunnel
  * setting; fill m (id and created_at zeroed). 0, or 400 with msg. Also
- * refused: an unknown field; an edge-control field (SPEC 9) with anything
- * but its "nothing" value; a direct target on this host at the API port,
+ * refused: an unknown field; a bad access_rule, access_ips (array or
+ * go-tunnel's JSON-in-a-string, at most GT_ACCESS_IPS_MAX entries) or
+ * max_connections (0..GT_MAXCONN_MAX); bandwidth_limit or proxy_protocol
+ * with anything but their "nothing" value (not built yet); a direct target on this host at the API port,
  * the tunnel port or the mapping's own port.
  */
 int	gt_api_check_create(const json_t *, const struct gt_config *cfg,
@@ -110,6 +114,24 @@ int	gt_api_check_create(const json_t *, const struct gt_config *cfg,
  */
 int	gt_api_check_chain(const struct gt_mapping *m,
 	    const struct gt_mapping *ms, size_t n, char *msg, size_t msglen);
+/*
+ * An update request's port (port or source_port), after its fields were
+ * checked against the update's list: 0 with *port, or 400 with msg.
+ */
+int	gt_api_check_update_port(const json_t *, uint16_t *port, char *msg,
+	    size_t msglen);
+/*
+ * Apply an update request to old (the stored mapping) into m: target_host
+ * (target_ip), target_port, client, access_rule, access_ips,
+ * max_connections; bandwidth_limit and proxy_protocol only with their
+ * "nothing" values; use_tunnel only unchanged. 0, or 400 with msg naming
+ * the field. The self-target rules of create hold.
+ */
+int	gt_api_check_update(const json_t *, const struct gt_config *cfg,
+	    const struct gt_mapping *old, struct gt_mapping *m, char *msg,
+	    size_t msglen);
+/* Check a reload request (port or source_port, nothing else). */
+int	gt_api_check_reload(const json_t *, uint16_t *port, char *msg, size_t msglen);
 /* Check a remove request (port or source_port, nothing else): 0 with *port, or 400 with msg. */
 int	gt_api_check_remove(const json_t *, uint16_t *port, char *msg, size_t msglen);
 /* An IP literal or a DNS name (1..253, labels [A-Za-z0-9-], not all-numeric TLD). */
@@ -156,6 +178,9 @@ struct gt_api_figures {
 	uint64_t	api_refused[5];		/* by enum gt_api_refusal */
 	uint64_t	api_pauses;		/* API accept pauses */
 	const uint64_t	*codes;		/* [GT_API_CODE_MAX - GT_API_CODE_MIN + 1] */
+	size_t		 nmaps;		/* per mapping, for gt_mapping_refused_total: */
+	const uint16_t	*map_port;	/* [nmaps] its public port */
+	const uint64_t	*map_refused;	/* [nmaps] connections its access rule refused */
 };
 
 /* Prometheus text format (0.0.4); malloc'ed, caller frees; NULL on ENOMEM. */

@@ -14,8 +14,6 @@
 
 /* Parse "a.b.c.d/n", "x::y/n", or a bare address (/32, /128). 0 or -1. */
 int	gt_cidr_parse(const char *, struct gt_cidr *);
-/* Does sa (AF_INET, AF_INET6; v4-mapped v6 matches v4 rules) fall in any of list? */
-int	gt_cidr_match(const struct gt_cidr *list, size_t n, const struct sockaddr *sa);
 
 enum gt_role {
 	GT_ROLE_NONE = 0,

@@ -10,6 +10,7 @@ struct gt_counters {
 	uint64_t	total;		/* sessions ever accepted */
 	uint64_t	bytes_in;	/* from public users toward the target */
 	uint64_t	bytes_out;	/* from the target back to users */
+	uint64_t	refused;	/* connections the access rule closed at accept */
 	/*
 	 * Told of every session that begins (+1) or ends (-1), so the owner
 	 * of the mapping can pause and resume accepting; the owner clears it

@@ -67,6 +67,18 @@ void	gt_fwd_set_limits(struct gt_fwd *, unsigned max_sessions,
  */
 void	gt_fwd_set_own_ports(struct gt_fwd *, uint16_t api_port,
 	    uint16_t tunnel_port);
+/*
+ * Apply m's changed fields (target, client, access rule, max_connections)
+ * to the served mapping of m->source_port at once: new connections see
+ * them, and open sessions whose peer the new rule refuses are closed.
+ * -1 (ENOENT) if not served.
+ */
+int	gt_fwd_update(struct gt_fwd *, const struct gt_mapping *m);
+/*
+ * Serve m afresh: close its listener and sessions if served, then as
+ * gt_fwd_restore (a port that cannot be bound is kept failed and retried).
+ */
+int	gt_fwd_reload(struct gt_fwd *, const struct gt_mapping *m);
 /* Public sessions open now, all mappings. */
 unsigned gt_fwd_sessions(struct gt_fwd *);
 void	gt_fwd_set_pause_interval(struct gt_fwd *, unsigned ms);

@@ -86,6 +86,12 @@ void	gt_mux_refuse(struct gt_mux *, uint32_t id, uint8_t status);
 
 /* Close every stream counted in ctr (its mapping was removed). */
 void	gt_mux_close_streams(struct gt_mux *, const struct gt_counters *ctr);
+/*
+ * Close the streams counted in ctr whose endpoint keep() says no to (an
+ * access rule tightened); why is logged with each.
+ */
+void	gt_mux_close_streams_if(struct gt_mux *, const struct gt_counters *ctr,
+	    int (*keep)(const struct gt_ep *, void *), void *arg, const char *why);
 
 /* Figures for the API and logs. */
 const char *gt_mux_name(const struct gt_mux *);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 struct gt_counters;
+struct gt_ep;
 struct gt_mux;
 struct gt_registry;
 
@@ -36,6 +37,10 @@ struct gt_mux *gt_registry_pick(struct gt_registry *, const char *name);
 size_t	gt_registry_count(const struct gt_registry *);
 /* Close, on every tunnel, the streams counted in ctr (a removed mapping's). */
 void	gt_registry_close_streams(struct gt_registry *, const struct gt_counters *ctr);
+/* The same for the streams of ctr that keep() refuses (gt_mux_close_streams_if). */
+void	gt_registry_close_streams_if(struct gt_registry *,
+	    const struct gt_counters *ctr, int (*keep)(const struct gt_ep *, void *),
+	    void *arg, const char *why);
 void	gt_registry_each(const struct gt_registry *, gt_registry_each_cb *, void *arg);
 
 #endif

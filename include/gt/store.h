@@ -30,6 +30,11 @@ void	gt_store_set_busy_timeout(struct gt_store *, int ms);
 /* Insert m; on success m->id and m->created_at are set. */
 int	gt_store_add(struct gt_store *, struct gt_mapping *m);
 int	gt_store_remove(struct gt_store *, uint16_t source_port);
+/*
+ * Rewrite the mapping of m->source_port (target, client and SPEC 9's
+ * fields; id, use_tunnel and created_at stay). GT_STORE_NOTFOUND if none.
+ */
+int	gt_store_update(struct gt_store *, const struct gt_mapping *m);
 int	gt_store_get(struct gt_store *, uint16_t source_port, struct gt_mapping *out);
 /* All mappings by source_port; *out is malloc'ed (caller frees), *n its count. */
 int	gt_store_list(struct gt_store *, struct gt_mapping **out, size_t *n);

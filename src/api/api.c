@@ -85,6 +85,8 @@ static void	api_create(struct api_ctx *);
 static void	api_remove(struct api_ctx *);
 static void	api_list(struct api_ctx *);
 static void	api_clients(struct api_ctx *);
+static void	api_update(struct api_ctx *);
+static void	api_reload(struct api_ctx *);
 
 /* Handlers by the op of gt_api_routes (route.c). */
 static api_handler *const api_handlers[GT_API_OP_MAX] = {
@@ -94,6 +96,8 @@ static api_handler *const api_handlers[GT_API_OP_MAX] = {
 	[GT_API_OP_REMOVE] = api_remove,
 	[GT_API_OP_LIST] = api_list,
 	[GT_API_OP_CLIENTS] = api_clients,
+	[GT_API_OP_UPDATE] = api_update,
+	[GT_API_OP_RELOAD] = api_reload,
 };
 
 /* Append JSON text to an evbuffer (json_dump_callback's sink). */
@@ -262,6 +266,8 @@ api_metrics(struct api_ctx *c)
 	struct gt_mapping	*ms = NULL;
 	const struct gt_counters *ctr;
 	const struct api_gate_stats *gs;
+	uint16_t		*ports = NULL;
+	uint64_t		*refused = NULL;
 	struct evbuffer		*out;
 	size_t			 n = 0, i, len;
 	char			*text;
@@ -273,10 +279,24 @@ api_metrics(struct api_ctx *c)
 		return;
 	}
 	f.mappings = n;
-	for (i = 0; i < n; i++)
-		if ((ctr = gt_fwd_counters(api->api_fwd, ms[i].source_port)) != NULL)
+	if (n > 0 && ((ports = calloc(n, sizeof(*ports))) == NULL ||
+	    (refused = calloc(n, sizeof(*refused))) == NULL)) {
+		free(ports);
+		free(ms);
+		api_error(c, 500, "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		ports[i] = ms[i].source_port;
+		if ((ctr = gt_fwd_counters(api->api_fwd, ms[i].source_port)) != NULL) {
 			f.sessions_total += ctr->total;
+			refused[i] = ctr->refused;
+		}
+	}
 	free(ms);
+	f.nmaps = n;
+	f.map_port = ports;
+	f.map_refused = refused;
 	gt_fwd_totals(api->api_fwd, &f.sessions_active, &f.bytes_in, &f.bytes_out);
 	f.tunnel_clients = api->api_reg ? gt_registry_count(api->api_reg) : 0;
 	f.paused_listeners = gt_fwd_paused(api->api_fwd);
@@ -293,6 +313,8 @@ api_metrics(struct api_ctx *c)
 	f.codes = api->api_codes;
 	text = gt_api_metrics_text(&f, &len);
 	api->api_codes[200 - GT_API_CODE_MIN]--;
+	free(ports);
+	free(refused);
 	if (text == NULL || (out = evbuffer_new()) == NULL) {
 		free(text);
 		api_error(c, 500, "out of memory");
@@ -402,6 +424,133 @@ api_remove(struct api_ctx *c)
 	api_note_clear(api, port);
 	log_info(API_COMP, "mapping removed: port %u", port);
 	api_ok(c, "mapping removed", json_pack("{s:i}", "port", (int)port));
+}
+
+/* The mapping object of port as served now (list's error rules). */
+static json_t *
+api_mapping_now(struct gt_api *api, const struct gt_mapping *m)
+{
+	const struct gt_counters *ctr;
+	struct api_note		*note;
+	const char		*why;
+
+	ctr = gt_fwd_counters(api->api_fwd, m->source_port);
+	why = gt_fwd_error(api->api_fwd, m->source_port);
+	if (why == NULL && ctr == NULL &&
+	    (note = api_note_find(api, m->source_port)) != NULL)
+		why = note->an_why;
+	return gt_api_mapping_json(m, ctr, why);
+}
+
+/*
+ * POST /api/mapping/update: check against the stored row, commit, then
+ * apply to the live listener (its sessions included) and answer.
+ */
+static void
+api_update(struct api_ctx *c)
+{
+	struct gt_api		*api = c->c_api;
+	struct gt_mapping	*old = NULL, *m = NULL, *ms = NULL;
+	char			 msg[GT_API_MSG_MAX];
+	json_t			*j;
+	uint16_t		 port;
+	size_t			 n = 0;
+	int			 rc;
+
+	if ((j = api_body(c)) == NULL)
+		return;
+	/* Two mappings of some 1.6 KiB each: not on the stack. */
+	if ((old = malloc(sizeof(*old))) == NULL ||
+	    (m = malloc(sizeof(*m))) == NULL) {
+		api_error(c, 500, "out of memory");
+		goto done;
+	}
+	if ((rc = gt_api_check_update_port(j, &port, msg, sizeof(msg))) != 0) {
+		api_error(c, rc, "%s", msg);
+		goto done;
+	}
+	rc = gt_store_get(api->api_store, port, old);
+	if (rc == GT_STORE_NOTFOUND) {
+		api_error(c, 404, "port %u is not mapped", port);
+		goto done;
+	} else if (rc != GT_STORE_OK) {
+		api_store_error(c, rc);
+		goto done;
+	}
+	if ((rc = gt_api_check_update(j, &api->api_cfg, old, m, msg,
+	    sizeof(msg))) != 0) {
+		api_error(c, rc, "%s", msg);
+		goto done;
+	}
+	/* A new target may chain through this server: create's guard. */
+	if ((rc = gt_store_list(api->api_store, &ms, &n)) != GT_STORE_OK) {
+		api_store_error(c, rc);
+		goto done;
+	}
+	rc = gt_api_check_chain(m, ms, n, msg, sizeof(msg));
+	free(ms);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		goto done;
+	}
+	rc = gt_store_update(api->api_store, m);
+	if (rc == GT_STORE_NOTFOUND) {
+		api_error(c, 404, "port %u is not mapped", port);
+		goto done;
+	} else if (rc != GT_STORE_OK) {
+		/* Not committed: the live mapping stays as it was. */
+		api_store_error(c, rc);
+		goto done;
+	}
+	(void)gt_fwd_update(api->api_fwd, m);	/* ENOENT: not served, stored */
+	log_info(API_COMP, "mapping updated: port %u -> %s:%u, access %s, "
+	    "max_connections %u", m->source_port, m->target_host,
+	    m->target_port, gt_mapping_rule_name(m->access_rule),
+	    m->max_connections);
+	api_ok(c, "mapping updated", api_mapping_now(api, m));
+ done:
+	json_decref(j);
+	free(old);
+	free(m);
+}
+
+/* POST /api/mapping/reload: the stored row, served afresh. */
+static void
+api_reload(struct api_ctx *c)
+{
+	struct gt_api		*api = c->c_api;
+	struct gt_mapping	*m;
+	char			 msg[GT_API_MSG_MAX];
+	json_t			*j;
+	uint16_t		 port;
+	int			 rc;
+
+	if ((j = api_body(c)) == NULL)
+		return;
+	rc = gt_api_check_reload(j, &port, msg, sizeof(msg));
+	json_decref(j);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		return;
+	}
+	if ((m = malloc(sizeof(*m))) == NULL) {
+		api_error(c, 500, "out of memory");
+		return;
+	}
+	rc = gt_store_get(api->api_store, port, m);
+	if (rc == GT_STORE_NOTFOUND)
+		api_error(c, 404, "port %u is not mapped", port);
+	else if (rc != GT_STORE_OK)
+		api_store_error(c, rc);
+	else if (gt_fwd_reload(api->api_fwd, m) == -1)
+		api_error(c, 500, "cannot serve port %u again: %s", port,
+		    strerror(errno));
+	else {
+		api_note_clear(api, port);
+		log_info(API_COMP, "mapping reloaded: port %u", port);
+		api_ok(c, "mapping reloaded", api_mapping_now(api, m));
+	}
+	free(m);
 }
 
 /* GET /api/mapping/list: every stored mapping with its live figures. */

@@ -62,6 +62,7 @@ gt_api_metrics_text(const struct gt_api_figures *f, size_t *len)
 	    "max_connections_per_ip", "deadline", "tls" };
 	struct metrics_buf	b;
 	int			code;
+	size_t			i;
 
 	memset(&b, 0, sizeof(b));
 	b.mb_size = 2048;
@@ -98,6 +99,13 @@ gt_api_metrics_text(const struct gt_api_figures *f, size_t *len)
 		if (f->codes[code - GT_API_CODE_MIN] != 0)
 			metrics_add(&b, "gt_api_requests_total{code=\"%d\"} %llu\n", code,
 			    (unsigned long long)f->codes[code - GT_API_CODE_MIN]);
+	metrics_add(&b, "# HELP gt_mapping_refused_total Connections closed at "
+	    "accept by the mapping's access rule.\n"
+	    "# TYPE gt_mapping_refused_total counter\n");
+	for (i = 0; i < f->nmaps && f->map_port != NULL && f->map_refused != NULL;
+	    i++)
+		metrics_add(&b, "gt_mapping_refused_total{port=\"%u\"} %llu\n",
+		    (unsigned)f->map_port[i], (unsigned long long)f->map_refused[i]);
 	metrics_add(&b, "# HELP gt_build_info Build of this server.\n"
 	    "# TYPE gt_build_info gauge\ngt_build_info{version=\"%s\"} 1\n", GT_VERSION);
 	if (b.mb_fail) {

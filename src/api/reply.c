@@ -30,6 +30,37 @@ gt_api_envelope(int success, const char *msg, json_t *data)
 	return o;
 }
 
+/* SPEC 9's fields of m, and the access rule's refusals, into o. */
+static int
+reply_edge(json_t *o, const struct gt_mapping *m, const struct gt_counters *ctr)
+{
+	char	 buf[GT_CIDR_STRLEN];
+	json_t	*ips;
+	size_t	 i;
+
+	if ((ips = json_array()) == NULL)
+		return -1;
+	for (i = 0; i < m->n_access_ips && i < GT_ACCESS_IPS_MAX; i++)
+		if (gt_cidr_format(&m->access_ips[i], buf, sizeof(buf)) == -1 ||
+		    json_array_append_new(ips, json_string(buf)) == -1) {
+			json_decref(ips);
+			return -1;
+		}
+	if (json_object_set_new(o, "access_rule",
+	    json_string(gt_mapping_rule_name(m->access_rule))) == -1 ||
+	    json_object_set_new(o, "access_ips", ips) == -1 ||
+	    json_object_set_new(o, "max_connections",
+	    json_integer((json_int_t)m->max_connections)) == -1 ||
+	    json_object_set_new(o, "bandwidth_limit",
+	    json_integer((json_int_t)m->bandwidth_limit)) == -1 ||
+	    json_object_set_new(o, "proxy_protocol",
+	    json_string(m->proxy_protocol)) == -1 ||
+	    json_object_set_new(o, "refused_connections",
+	    json_integer((json_int_t)(ctr ? ctr->refused : 0))) == -1)
+		return -1;
+	return 0;
+}
+
 /* A mapping and its live figures as JSON. */
 json_t *
 gt_api_mapping_json(const struct gt_mapping *m, const struct gt_counters *ctr,
@@ -50,6 +81,10 @@ gt_api_mapping_json(const struct gt_mapping *m, const struct gt_counters *ctr,
 	    "active_connections", (json_int_t)(ctr ? ctr->active : 0),
 	    "bytes_in", (json_int_t)(ctr ? ctr->bytes_in : 0),
 	    "bytes_out", (json_int_t)(ctr ? ctr->bytes_out : 0));
+	if (o != NULL && reply_edge(o, m, ctr) == -1) {
+		json_decref(o);
+		return NULL;
+	}
 	if (o != NULL && (ctr == NULL || error != NULL))
 		json_object_set_new(o, "error",
 		    json_string(error != NULL ? error : "not listening"));

@@ -159,9 +159,17 @@ gt_api_client_valid(const char *c)
 static const char *const validate_create_fields[] = {
 	"port", "source_port", "target_host", "target_ip", "target_port",
 	"use_tunnel", "client",
-	/* SPEC 9's edge controls: only their "nothing" values, for now. */
+	/* SPEC 9; bandwidth_limit and proxy_protocol: "nothing" values only. */
 	"bandwidth_limit", "access_rule", "access_ips", "max_connections",
 	"proxy_protocol",
+	NULL
+};
+
+/* Fields an update body may hold (use_tunnel: only its current value). */
+static const char *const validate_update_fields[] = {
+	"port", "source_port", "target_host", "target_ip", "target_port",
+	"use_tunnel", "client", "bandwidth_limit", "access_rule", "access_ips",
+	"max_connections", "proxy_protocol",
 	NULL
 };
 
@@ -209,31 +217,7 @@ validate_known(const json_t *o, const char *const *known, char *msg,
 	return 0;
 }
 
-/* Is v access_ips' "no list": "", "[]" (go-tunnel's encoded form) or []? */
-static int
-validate_no_ips(const json_t *v)
-{
-	const char	*s;
-	json_t		*j;
-	int		 empty;
-
-	if (json_is_array(v))
-		return json_array_size(v) == 0;
-	if (!json_is_string(v))
-		return 0;
-	s = json_string_value(v);
-	if (strlen(s) != json_string_length(v))
-		return 0;
-	if (strspn(s, " \t\r\n") == strlen(s))
-		return 1;
-	if ((j = json_loads(s, JSON_DECODE_ANY, NULL)) == NULL)
-		return 0;
-	empty = json_is_array(j) && json_array_size(j) == 0;
-	json_decref(j);
-	return empty;
-}
-
-/* Is v the string "", or one of the words allowed (NULL-terminated)? */
+/* Is v the string "", or the word w (NULL: none)? */
 static int
 validate_word(const json_t *v, const char *w)
 {
@@ -246,51 +230,129 @@ validate_word(const json_t *v, const char *w)
 }
 
 /*
- * The edge controls of SPEC 9 are not built yet. Their "nothing" values
- * keep go-tunnel's UI working (it sends the defaults); anything else would
- * be silently ignored (a whitelist asked for, an open port given), so it
- * is refused: fail closed.
+ * bandwidth_limit and proxy_protocol are stored but not enforced yet.
+ * Their "nothing" values keep go-tunnel's UI working (it sends the
+ * defaults); anything else would be silently ignored (a limit asked for,
+ * none given), so it is refused: fail closed.
  */
 static int
-validate_edge(const json_t *o, char *msg, size_t msglen)
+validate_unbuilt(const json_t *o, char *msg, size_t msglen)
 {
-	static const struct {
-		const char	*name;
-		const char	*allowed;
-	} f[] = {
-		{ "bandwidth_limit",	"0" },
-		{ "access_rule",	"\"disabled\" or \"\"" },
-		{ "access_ips",		"\"\", \"[]\" or []" },
-		{ "max_connections",	"0" },
-		{ "proxy_protocol",	"\"\"" },
-	};
-	json_t	*v;
-	size_t	 i;
-	int	 ok;
+	json_t *v;
 
-	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		v = json_object_get(o, f[i].name);
-		if (v == NULL || json_is_null(v))
-			continue;
-		switch (i) {
-		case 0:
-		case 3:
-			ok = json_is_integer(v) && json_integer_value(v) == 0;
-			break;
-		case 1:
-			ok = validate_word(v, "disabled");
-			break;
-		case 2:
-			ok = validate_no_ips(v);
-			break;
-		default:
-			ok = validate_word(v, NULL);
-			break;
-		}
-		if (!ok)
+	v = json_object_get(o, "bandwidth_limit");
+	if (v != NULL && !json_is_null(v) &&
+	    !(json_is_integer(v) && json_integer_value(v) == 0))
+		return validate_fail(400, msg, msglen, "field bandwidth_limit is "
+		    "not supported by this server yet (only 0 is accepted)");
+	v = json_object_get(o, "proxy_protocol");
+	if (v != NULL && !json_is_null(v) && !validate_word(v, NULL))
+		return validate_fail(400, msg, msglen, "field proxy_protocol is "
+		    "not supported by this server yet (only \"\" is accepted)");
+	return 0;
+}
+
+/*
+ * access_ips' entries: a JSON array of strings, or go-tunnel's form, a
+ * string holding that array ("[\"1.2.3.4\"]"; "" is the empty list).
+ * All or nothing into m.
+ */
+static int
+validate_ips(const json_t *v, struct gt_mapping *m, char *msg, size_t msglen)
+{
+	struct gt_cidr	 list[GT_ACCESS_IPS_MAX];
+	json_t		*arr = NULL, *e;
+	const char	*s;
+	char		 name[64];
+	size_t		 i, n;
+	int		 rc = 0;
+
+	if (json_is_string(v)) {
+		s = json_string_value(v);
+		if (strlen(s) != json_string_length(v))
 			return validate_fail(400, msg, msglen,
-			    "field %s is not supported by this server yet "
-			    "(only %s is accepted)", f[i].name, f[i].allowed);
+			    "access_ips: holds a NUL byte");
+		if (strspn(s, " \t\r\n") == strlen(s)) {
+			m->n_access_ips = 0;
+			return 0;
+		}
+		arr = json_loads(s, JSON_DECODE_ANY, NULL);
+		if (!json_is_array(arr)) {
+			json_decref(arr);
+			return validate_fail(400, msg, msglen, "access_ips: a "
+			    "string must hold a JSON array of addresses, as "
+			    "\"[\\\"10.0.0.0/8\\\"]\"");
+		}
+		v = arr;
+	} else if (!json_is_array(v))
+		return validate_fail(400, msg, msglen,
+		    "access_ips: must be an array of addresses and CIDRs");
+	n = json_array_size(v);
+	if (n > GT_ACCESS_IPS_MAX) {
+		rc = validate_fail(400, msg, msglen, "access_ips: %zu entries, "
+		    "over the limit of %d", n, GT_ACCESS_IPS_MAX);
+		goto done;
+	}
+	json_array_foreach(v, i, e) {
+		if (!json_is_string(e)) {
+			rc = validate_fail(400, msg, msglen, "access_ips: "
+			    "entry %zu is not a string", i);
+			goto done;
+		}
+		s = json_string_value(e);
+		if (strlen(s) != json_string_length(e) ||
+		    gt_cidr_scan(s, 0, &list[i]) != GT_CIDR_OK) {
+			validate_name(s, name, sizeof(name));
+			rc = validate_fail(400, msg, msglen, "access_ips: "
+			    "\"%s\" is not an IP address or CIDR", name);
+			goto done;
+		}
+	}
+	memcpy(m->access_ips, list, n * sizeof(list[0]));
+	m->n_access_ips = n;
+ done:
+	json_decref(arr);
+	return rc;
+}
+
+/*
+ * SPEC 9's fields of a create or update body into m; a field absent
+ * leaves m's value. 0, or 400 naming the field.
+ */
+static int
+validate_edge(const json_t *o, struct gt_mapping *m, char *msg, size_t msglen)
+{
+	json_t		*v;
+	json_int_t	 n;
+	int		 rc;
+
+	if ((rc = validate_unbuilt(o, msg, msglen)) != 0)
+		return rc;
+	v = json_object_get(o, "access_rule");
+	if (v != NULL && !json_is_null(v)) {
+		/* go-tunnel's UI sends "" for "no rule". */
+		if (json_is_string(v) && json_string_value(v)[0] == '\0')
+			m->access_rule = GT_ACCESS_DISABLED;
+		else if (!json_is_string(v) ||
+		    strlen(json_string_value(v)) != json_string_length(v) ||
+		    gt_mapping_rule_parse(json_string_value(v),
+		    &m->access_rule) == -1)
+			return validate_fail(400, msg, msglen, "access_rule: "
+			    "must be \"whitelist\", \"blacklist\" or "
+			    "\"disabled\"");
+	}
+	v = json_object_get(o, "access_ips");
+	if (v != NULL && !json_is_null(v) &&
+	    (rc = validate_ips(v, m, msg, msglen)) != 0)
+		return rc;
+	v = json_object_get(o, "max_connections");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||
+		    n > GT_MAXCONN_MAX)
+			return validate_fail(400, msg, msglen, "max_connections: "
+			    "must be an integer 0..%d (0: the server's "
+			    "default)", GT_MAXCONN_MAX);
+		m->max_connections = (unsigned)n;
 	}
 	return 0;
 }
@@ -368,7 +430,7 @@ gt_api_check_create(const json_t *o, const struct gt_config *cfg,
 	if (!json_is_object(o))
 		return validate_fail(400, msg, msglen, "the body must be a JSON object");
 	if ((rc = validate_known(o, validate_create_fields, msg, msglen)) != 0 ||
-	    (rc = validate_edge(o, msg, msglen)) != 0)
+	    (rc = validate_edge(o, m, msg, msglen)) != 0)
 		return rc;
 
 	/* port / source_port */
@@ -467,4 +529,101 @@ gt_api_check_remove(const json_t *o, uint16_t *port, char *msg, size_t msglen)
 	if (v == NULL)
 		return validate_fail(400, msg, msglen, "missing field: port");
 	return validate_port(v, "port", port, msg, msglen);
+}
+
+/* The port of a body that names one mapping (either alias). */
+static int
+validate_target_port(const json_t *o, uint16_t *port, char *msg, size_t msglen)
+{
+	json_t	*v;
+	int	 conflict;
+
+	v = validate_alias(o, "port", "source_port", &conflict);
+	if (conflict)
+		return validate_fail(400, msg, msglen,
+		    "port and source_port are the same field and differ");
+	if (v == NULL)
+		return validate_fail(400, msg, msglen, "missing field: port");
+	return validate_port(v, "port", port, msg, msglen);
+}
+
+/* Which mapping an update body names, before the caller looks it up. */
+int
+gt_api_check_update_port(const json_t *o, uint16_t *port, char *msg,
+    size_t msglen)
+{
+	int rc;
+
+	if (!json_is_object(o))
+		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	if ((rc = validate_known(o, validate_update_fields, msg, msglen)) != 0)
+		return rc;
+	return validate_target_port(o, port, msg, msglen);
+}
+
+/* Apply an update body to a copy of old: only the fields it holds change. */
+int
+gt_api_check_update(const json_t *o, const struct gt_config *cfg,
+    const struct gt_mapping *old, struct gt_mapping *m, char *msg,
+    size_t msglen)
+{
+	json_t		*v;
+	const char	*s;
+	uint16_t	 port;
+	int		 conflict, rc;
+
+	*m = *old;
+	if ((rc = gt_api_check_update_port(o, &port, msg, msglen)) != 0)
+		return rc;
+	if (port != old->source_port)
+		return validate_fail(400, msg, msglen, "port: %u is not the "
+		    "mapping updated (%u)", port, old->source_port);
+	v = json_object_get(o, "use_tunnel");
+	if (v != NULL && !json_is_null(v) && (!json_is_boolean(v) ||
+	    json_is_true(v) != (old->use_tunnel != 0)))
+		return validate_fail(400, msg, msglen, "use_tunnel: cannot be "
+		    "changed by update (remove the mapping and create it again)");
+
+	v = validate_alias(o, "target_host", "target_ip", &conflict);
+	if (conflict)
+		return validate_fail(400, msg, msglen,
+		    "target_host and target_ip are the same field and differ");
+	if (v != NULL) {
+		if (!json_is_string(v))
+			return validate_fail(400, msg, msglen, "target_host: must be a string");
+		s = json_string_value(v);
+		if (strlen(s) != json_string_length(v) || !gt_api_host_valid(s))
+			return validate_fail(400, msg, msglen,
+			    "target_host: not an IP address or a DNS name");
+		snprintf(m->target_host, sizeof(m->target_host), "%s", s);
+	}
+	v = json_object_get(o, "target_port");
+	if (v != NULL && !json_is_null(v) &&
+	    (rc = validate_port(v, "target_port", &m->target_port, msg, msglen)) != 0)
+		return rc;
+	v = json_object_get(o, "client");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v))
+			return validate_fail(400, msg, msglen, "client: must be a string");
+		s = json_string_value(v);
+		if (s[0] != '\0' && !m->use_tunnel)
+			return validate_fail(400, msg, msglen,
+			    "client: only a tunnel mapping goes through a client");
+		if (s[0] != '\0' && (strlen(s) != json_string_length(v) ||
+		    !gt_name_valid(s)))
+			return validate_fail(400, msg, msglen,
+			    "client: must be 1..%d of A-Z a-z 0-9 . _ -, "
+			    "starting with a letter or digit", GT_NAME_MAX);
+		snprintf(m->client, sizeof(m->client), "%s", s);
+	}
+	if ((rc = validate_edge(o, m, msg, msglen)) != 0)
+		return rc;
+	return validate_self(m, cfg, msg, msglen);
+}
+
+/* Check a reload request: one port, either alias, nothing else. */
+int
+gt_api_check_reload(const json_t *o, uint16_t *port, char *msg, size_t msglen)
+{
+	return gt_api_check_remove(o, port, msg, msglen);
 }

@@ -328,3 +328,64 @@ gt_cidr_scan(const char *s, int flags, struct gt_cidr *c)
 	*c = r;
 	return GT_CIDR_OK;
 }
+
+/* Does addr (family's length) fall in rule c, whose host bits are clear? */
+static int
+cidr_in(const struct gt_cidr *c, int family, const uint8_t *addr)
+{
+	size_t		len, full;
+	unsigned	rest;
+
+	if (c->family != family)
+		return 0;
+	len = family == AF_INET ? 4 : 16;
+	if (c->prefix > len * 8)
+		return 0;
+	full = c->prefix / 8;
+	rest = c->prefix % 8;
+	if (memcmp(addr, c->addr, full) != 0)
+		return 0;
+	return rest == 0 ||
+	    (addr[full] & (uint8_t)(0xff00u >> rest)) == c->addr[full];
+}
+
+/* Is the peer address inside any of the n rules? */
+int
+gt_cidr_match(const struct gt_cidr *list, size_t n, const struct sockaddr *sa)
+{
+	const uint8_t	*a;
+	int		 family;
+	size_t		 i, alen;
+
+	if (sa == NULL || (list == NULL && n > 0))
+		return 0;
+	if ((alen = gt_addr_bytes(sa, sa->sa_family == AF_INET ?
+	    sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6), &a)) == 0)
+		return 0;
+	family = alen == 4 ? AF_INET : AF_INET6;
+	if (family == AF_INET6 &&
+	    memcmp(a, addr_v4mapped, sizeof(addr_v4mapped)) == 0) {
+		a += 12;
+		family = AF_INET;
+	}
+	for (i = 0; i < n; i++)
+		if (cidr_in(&list[i], family, a))
+			return 1;
+	return 0;
+}
+
+/* Write c as "addr/prefix"; the inverse of gt_cidr_scan. */
+int
+gt_cidr_format(const struct gt_cidr *c, char *buf, size_t size)
+{
+	char	a[INET6_ADDRSTRLEN];
+	int	n;
+
+	if (size > 0)
+		buf[0] = '\0';
+	if ((c->family != AF_INET && c->family != AF_INET6) ||
+	    inet_ntop(c->family, c->addr, a, sizeof(a)) == NULL)
+		return -1;
+	n = snprintf(buf, size, "%s/%u", a, c->prefix);
+	return n < 0 || (size_t)n >= size ? -1 : 0;
+}

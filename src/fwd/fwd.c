@@ -29,6 +29,7 @@
 #include "gt/accept_pause.h"
 #include "gt/addr.h"
 #include "gt/counters.h"
+#include "gt/endpoint.h"
 #include "gt/fwd.h"
 #include "gt/registry.h"
 #include "gt/log.h"
@@ -41,6 +42,9 @@
 #define FWD_MAX_SESSIONS	20000	/* limits.max_sessions */
 #define FWD_MAX_PER_MAP		10000	/* limits.max_sessions_per_mapping */
 #define FWD_LOOP_LOG_MS		10000	/* one loop warning a mapping per */
+
+/* Refusals by access rule: per peer address, so a scan cannot flood the log. */
+static struct gt_logrl fwd_access_rl;
 
 static void	fwd_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -479,6 +483,19 @@ fwd_accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 
 	(void)lev;
 	fwd_addr_str(sa, (socklen_t)salen, peer, sizeof(peer));
+	/* The access rule first: a refused peer costs nothing more. */
+	if (!gt_mapping_admits(&fm->fm_map, sa)) {
+		char ip[GT_ADDR_STRLEN];
+
+		fm->fm_ctr->refused++;
+		(void)gt_addr_format_ip(sa, (socklen_t)salen, 0, ip, sizeof(ip));
+		gt_log_rl(&fwd_access_rl, GT_LOG_INFO, "fwd", ip,
+		    "port %u: %s refused by the mapping's access rule (%s)",
+		    fm->fm_map.source_port, peer,
+		    gt_mapping_rule_name(fm->fm_map.access_rule));
+		evutil_closesocket(fd);
+		return;
+	}
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	(void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	if (fm->fm_map.use_tunnel)
@@ -507,6 +524,14 @@ fwd_pause_cb(int paused, void *arg)
 	fwd_listen_update_all(fw);
 }
 
+/* fm's session limit: its max_connections, else the server's per-mapping one. */
+static unsigned
+fwd_map_limit(const struct fwd_map *fm)
+{
+	return fm->fm_map.max_connections > 0 ? fm->fm_map.max_connections :
+	    fm->fm_fwd->fw_max_per_map;
+}
+
 /*
  * Accept on fm's port only while nothing says stop: a descriptor shortage,
  * the mapping's session limit, the server's. Logged when a limit starts or
@@ -520,7 +545,7 @@ fwd_listen_update(struct fwd_map *fm)
 
 	if (fm->fm_lev == NULL)
 		return;
-	full_map = fm->fm_ctr->active >= fw->fw_max_per_map;
+	full_map = fm->fm_ctr->active >= fwd_map_limit(fm);
 	full_all = fw->fw_nsessions >= fw->fw_max_sessions;
 	on = !gt_accept_paused(fw->fw_pause) && !full_map && !full_all;
 	if (on == fm->fm_lev_on)
@@ -535,7 +560,7 @@ fwd_listen_update(struct fwd_map *fm)
 		if (full_map)
 			log_warnx("fwd", "port %u: %u sessions, the mapping's "
 			    "limit: new connections wait", fm->fm_map.source_port,
-			    fw->fw_max_per_map);
+			    fwd_map_limit(fm));
 		else
 			log_info("fwd", "port %u: under its session limit, "
 			    "accepting again", fm->fm_map.source_port);
@@ -583,6 +608,72 @@ gt_fwd_set_limits(struct gt_fwd *fw, unsigned max_sessions,
 	fw->fw_max_per_map = max_per_mapping > 0 ? max_per_mapping :
 	    FWD_MAX_PER_MAP;
 	fwd_listen_update_all(fw);
+}
+
+/* A tunnel stream's public peer, checked against the mapping's new rule. */
+static int
+fwd_stream_keep(const struct gt_ep *ep, void *arg)
+{
+	struct fwd_map		*fm = arg;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	evutil_socket_t		 fd = gt_ep_fd(ep);
+
+	if (fd == -1 || getpeername(fd, (struct sockaddr *)&ss, &sl) == -1)
+		return 1;	/* not a socket, or already gone: nothing to judge */
+	if (gt_mapping_admits(&fm->fm_map, (struct sockaddr *)&ss))
+		return 1;
+	fm->fm_ctr->refused++;
+	return 0;
+}
+
+int
+gt_fwd_update(struct gt_fwd *fw, const struct gt_mapping *m)
+{
+	struct fwd_map		*fm;
+	struct gt_mapping	*cur;
+
+	if ((fm = fwd_find(fw, m->source_port)) == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	cur = &fm->fm_map;
+	/* id, use_tunnel and created_at stay: update does not change them. */
+	memcpy(cur->target_host, m->target_host, sizeof(cur->target_host));
+	cur->target_host[sizeof(cur->target_host) - 1] = '\0';
+	cur->target_port = m->target_port;
+	memcpy(cur->client, m->client, sizeof(cur->client));
+	cur->client[sizeof(cur->client) - 1] = '\0';
+	cur->access_rule = m->access_rule;
+	cur->n_access_ips = m->n_access_ips > GT_ACCESS_IPS_MAX ?
+	    GT_ACCESS_IPS_MAX : m->n_access_ips;
+	memcpy(cur->access_ips, m->access_ips,
+	    cur->n_access_ips * sizeof(cur->access_ips[0]));
+	cur->max_connections = m->max_connections;
+	cur->bandwidth_limit = m->bandwidth_limit;
+	memcpy(cur->proxy_protocol, m->proxy_protocol,
+	    sizeof(cur->proxy_protocol));
+	cur->proxy_protocol[sizeof(cur->proxy_protocol) - 1] = '\0';
+	/* A tightened rule also ends what it would not admit now. */
+	fwd_direct_close_refused(fm);
+	gt_registry_close_streams_if(fw->fw_reg, fm->fm_ctr, fwd_stream_keep,
+	    fm, "refused by the new access rule");
+	fwd_listen_update(fm);
+	log_info("fwd", "port %u updated: -> %s:%u, access %s (%zu entries), "
+	    "max_connections %u", cur->source_port, cur->target_host,
+	    cur->target_port, gt_mapping_rule_name(cur->access_rule),
+	    cur->n_access_ips, cur->max_connections);
+	return 0;
+}
+
+int
+gt_fwd_reload(struct gt_fwd *fw, const struct gt_mapping *m)
+{
+	struct fwd_map *fm;
+
+	if ((fm = fwd_find(fw, m->source_port)) != NULL)
+		fwd_map_remove(fw, fm);
+	return gt_fwd_restore(fw, m);
 }
 
 unsigned

@@ -35,6 +35,7 @@ struct fwd_session {
 	struct gt_dial		*fs_dial;	/* the target, while dialling */
 	struct gt_relay		*fs_relay;	/* both, once connected */
 	char			 fs_peer[FWD_ADDRSTRLEN];
+	struct sockaddr_storage	 fs_sa;		/* the peer, for the access rule */
 	struct timespec		 fs_start;
 	int			 fs_quiet;	/* logged in aggregate instead */
 };
@@ -139,6 +140,11 @@ fwd_direct_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	s->fs_map = fm;
 	s->fs_ctr = gt_counters_ref(fm->fm_ctr);
 	snprintf(s->fs_peer, sizeof(s->fs_peer), "%s", peer);
+	if (fd != -1) {
+		socklen_t sl = sizeof(s->fs_sa);
+
+		(void)getpeername(fd, (struct sockaddr *)&s->fs_sa, &sl);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &s->fs_start);
 	TAILQ_INSERT_TAIL(&fm->fm_sessions, s, fs_entry);
 	fm->fm_nsessions++;
@@ -164,6 +170,22 @@ fwd_direct_close_all(struct fwd_map *fm)
 
 	while ((s = TAILQ_FIRST(&fm->fm_sessions)) != NULL)
 		fwd_session_close(s, "mapping removed");
+}
+
+/* The access rule changed: close the sessions it refuses now. */
+void
+fwd_direct_close_refused(struct fwd_map *fm)
+{
+	struct fwd_session *s, *next;
+
+	for (s = TAILQ_FIRST(&fm->fm_sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, fs_entry);
+		if (!gt_mapping_admits(&fm->fm_map,
+		    (struct sockaddr *)&s->fs_sa)) {
+			fm->fm_ctr->refused++;
+			fwd_session_close(s, "refused by the new access rule");
+		}
+	}
 }
 
 /* Bytes fm's sessions hold in memory. */

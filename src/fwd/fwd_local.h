@@ -80,6 +80,8 @@ void	fwd_session_delta(int delta, void *arg);
 void	fwd_direct_accept(struct fwd_map *, evutil_socket_t, const char *peer);
 void	fwd_direct_close_all(struct fwd_map *);
 size_t	fwd_direct_buffered(const struct fwd_map *);
+/* Close fm's sessions whose peer fm's access rule now refuses. */
+void	fwd_direct_close_refused(struct fwd_map *);
 
 /* fwd_tunnel.c */
 void	fwd_tunnel_accept(struct fwd_map *, evutil_socket_t, const char *peer);

@@ -1419,6 +1419,28 @@ gt_mux_close_streams(struct gt_mux *m, const struct gt_counters *ctr)
 	mux_leave(m);
 }
 
+/* Close the streams of ctr that keep() refuses. */
+void
+gt_mux_close_streams_if(struct gt_mux *m, const struct gt_counters *ctr,
+    int (*keep)(const struct gt_ep *, void *), void *arg, const char *why)
+{
+	struct mux_stream	*s, *next;
+	size_t			 i;
+
+	if (m->m_closed)
+		return;
+	mux_enter(m);
+	for (i = 0; i < m->m_tsize; i++) {
+		for (s = m->m_table[i]; s != NULL; s = next) {
+			next = s->s_hnext;
+			if (s->s_ctr == ctr && s->s_ep != NULL &&
+			    !keep(s->s_ep, arg))
+				stream_teardown(s, why, GT_STATUS_FAILED);
+		}
+	}
+	mux_leave(m);
+}
+
 const char *
 gt_mux_name(const struct gt_mux *m)
 {

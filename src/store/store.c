@@ -46,6 +46,21 @@ static const char *const store_migrations[] = {
 	" use_tunnel INTEGER NOT NULL CHECK(use_tunnel IN (0, 1)),"
 	" client TEXT NOT NULL DEFAULT '',"
 	" created_at INTEGER NOT NULL)",
+	/*
+	 * v2: SPEC 9's per-mapping fields; rows of v1 get the defaults (open
+	 * to all, the server's session limit). access_ips is the canonical
+	 * comma-separated CIDR list (gt_mapping_ips_format).
+	 */
+	"ALTER TABLE mappings ADD COLUMN access_rule TEXT NOT NULL"
+	"  DEFAULT 'disabled'"
+	"  CHECK(access_rule IN ('disabled', 'whitelist', 'blacklist'));"
+	"ALTER TABLE mappings ADD COLUMN access_ips TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE mappings ADD COLUMN max_connections INTEGER NOT NULL"
+	"  DEFAULT 0 CHECK(max_connections BETWEEN 0 AND 1000000);"
+	"ALTER TABLE mappings ADD COLUMN bandwidth_limit INTEGER NOT NULL"
+	"  DEFAULT 0 CHECK(bandwidth_limit >= 0);"
+	"ALTER TABLE mappings ADD COLUMN proxy_protocol TEXT NOT NULL"
+	"  DEFAULT '' CHECK(proxy_protocol IN ('', 'v1', 'v2'))",
 };
 
 #define STORE_NMIGRATIONS \
@@ -53,7 +68,11 @@ static const char *const store_migrations[] = {
 
 #define STORE_COLUMNS \
 	"id, source_port, target_host, target_port, use_tunnel, client," \
-	" created_at"
+	" created_at, access_rule, access_ips, max_connections," \
+	" bandwidth_limit, proxy_protocol"
+
+/* Room for access_ips as text: every entry at its longest, and commas. */
+#define STORE_IPS_MAX	(GT_ACCESS_IPS_MAX * GT_CIDR_STRLEN)
 
 /* Record the last error text, printf style. */
 static void __attribute__((format(printf, 2, 3)))
@@ -209,25 +228,35 @@ store_mkparent(const char *path, char *err, size_t errlen)
 	return store_mkdirs(dir, err, errlen);
 }
 
-/* Run one SQL statement that returns no rows, through a prepared statement. */
+/*
+ * Run SQL that returns no rows, statement by statement (a migration step
+ * may hold several: SQLite's ALTER TABLE adds one column at a time).
+ */
 static int
 store_exec(struct gt_store *st, const char *sql)
 {
 	sqlite3_stmt *stmt;
+	const char *tail;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->st_db, sql, -1, &stmt, NULL) != SQLITE_OK) {
-		store_dberr(st, sql);
-		return -1;
-	}
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-		;
-	if (rc != SQLITE_DONE) {
-		store_dberr(st, sql);
+	while (*sql != '\0') {
+		if (sqlite3_prepare_v2(st->st_db, sql, -1, &stmt, &tail) !=
+		    SQLITE_OK) {
+			store_dberr(st, sql);
+			return -1;
+		}
+		if (stmt == NULL)	/* only blanks or comments left */
+			break;
+		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+			;
+		if (rc != SQLITE_DONE) {
+			store_dberr(st, sql);
+			sqlite3_finalize(stmt);
+			return -1;
+		}
 		sqlite3_finalize(stmt);
-		return -1;
+		sql = tail;
 	}
-	sqlite3_finalize(stmt);
 	return 0;
 }
 
@@ -450,6 +479,53 @@ store_copy_text(struct gt_store *st, sqlite3_stmt *stmt, int col,
 	return 0;
 }
 
+/*
+ * The SPEC 9 columns (7..11) of the current row into m. A value this
+ * build cannot read is an error, not a default: a whitelist read back as
+ * "open to all" would fail open.
+ */
+static int
+store_row_edge(struct gt_store *st, sqlite3_stmt *stmt, struct gt_mapping *m)
+{
+	char	rule[16], ips[STORE_IPS_MAX];
+	int64_t	maxc, bw;
+
+	if (store_copy_text(st, stmt, 7, rule, sizeof(rule),
+	    "access_rule") == -1 ||
+	    store_copy_text(st, stmt, 8, ips, sizeof(ips), "access_ips") == -1 ||
+	    store_copy_text(st, stmt, 11, m->proxy_protocol,
+	    sizeof(m->proxy_protocol), "proxy_protocol") == -1)
+		return -1;
+	if (gt_mapping_rule_parse(rule, &m->access_rule) == -1 ||
+	    gt_mapping_ips_parse(m, ips) == -1) {
+		store_seterr(st, "stored access rule of port %u is not valid",
+		    m->source_port);
+		return -1;
+	}
+	maxc = sqlite3_column_int64(stmt, 9);
+	bw = sqlite3_column_int64(stmt, 10);
+	if (maxc < 0 || maxc > GT_MAXCONN_MAX || bw < 0) {
+		store_seterr(st, "stored limits of port %u out of range",
+		    m->source_port);
+		return -1;
+	}
+	m->max_connections = (unsigned)maxc;
+	m->bandwidth_limit = (uint64_t)bw;
+	return 0;
+}
+
+/* Length of a bounded string field, or -1 when it has no NUL inside. */
+static int
+store_fieldlen(const char *s, size_t size)
+{
+	size_t n;
+
+	n = strnlen(s, size);
+	if (n >= size)
+		return -1;
+	return (int)n;
+}
+
 /* Fill m from the current row of a STORE_COLUMNS query. */
 static int
 store_row(struct gt_store *st, sqlite3_stmt *stmt, struct gt_mapping *m)
@@ -474,19 +550,41 @@ store_row(struct gt_store *st, sqlite3_stmt *stmt, struct gt_mapping *m)
 	    store_copy_text(st, stmt, 5, m->client, sizeof(m->client),
 	    "client") == -1)
 		return -1;
-	return 0;
+	return store_row_edge(st, stmt, m);
 }
 
-/* Length of a bounded string field, or -1 when it has no NUL inside. */
+/*
+ * Bind m's SPEC 9 fields to parameters first..first+4 (access_rule,
+ * access_ips, max_connections, bandwidth_limit, proxy_protocol).
+ */
 static int
-store_fieldlen(const char *s, size_t size)
+store_bind_edge(struct gt_store *st, sqlite3_stmt *stmt, int first,
+    const struct gt_mapping *m)
 {
-	size_t n;
+	char	ips[STORE_IPS_MAX];
+	int	plen;
 
-	n = strnlen(s, size);
-	if (n >= size)
+	plen = store_fieldlen(m->proxy_protocol, sizeof(m->proxy_protocol));
+	if (plen < 0 || gt_mapping_ips_format(m, ips, sizeof(ips)) == -1 ||
+	    m->max_connections > GT_MAXCONN_MAX ||
+	    m->bandwidth_limit > (uint64_t)INT64_MAX) {
+		store_seterr(st, "mapping fields out of range");
 		return -1;
-	return (int)n;
+	}
+	if (sqlite3_bind_text(stmt, first, gt_mapping_rule_name(m->access_rule),
+	    -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(stmt, first + 1, ips, -1,
+	    SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, first + 2, m->max_connections) !=
+	    SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, first + 3,
+	    (sqlite3_int64)m->bandwidth_limit) != SQLITE_OK ||
+	    sqlite3_bind_text(stmt, first + 4, m->proxy_protocol, plen,
+	    SQLITE_TRANSIENT) != SQLITE_OK) {
+		store_dberr(st, "bind");
+		return -1;
+	}
+	return 0;
 }
 
 /* Insert m in its own committed transaction; set id and created_at. */
@@ -514,11 +612,15 @@ gt_store_add(struct gt_store *st, struct gt_mapping *m)
 	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
 		return store_failed(st);
 	if (sqlite3_prepare_v2(st->st_db, "INSERT INTO mappings (source_port,"
-	    " target_host, target_port, use_tunnel, client, created_at)"
-	    " VALUES (?, ?, ?, ?, ?, ?)", -1, &stmt, NULL) != SQLITE_OK) {
+	    " target_host, target_port, use_tunnel, client, created_at,"
+	    " access_rule, access_ips, max_connections, bandwidth_limit,"
+	    " proxy_protocol) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", -1,
+	    &stmt, NULL) != SQLITE_OK) {
 		store_dberr(st, "insert");
 		goto fail;
 	}
+	if (store_bind_edge(st, stmt, 7, m) == -1)
+		goto fail;
 	if (sqlite3_bind_int(stmt, 1, m->source_port) != SQLITE_OK ||
 	    sqlite3_bind_text(stmt, 2, m->target_host, hlen,
 	    SQLITE_TRANSIENT) != SQLITE_OK ||
@@ -550,6 +652,67 @@ gt_store_add(struct gt_store *st, struct gt_mapping *m)
 		goto fail;
 	m->id = sqlite3_last_insert_rowid(st->st_db);
 	m->created_at = now;
+	return GT_STORE_OK;
+ fail:
+	if (stmt != NULL)
+		sqlite3_finalize(stmt);
+	store_rollback(st);
+	return store_failed(st);
+}
+
+/*
+ * Rewrite every field of the mapping of m->source_port but its id, port,
+ * use_tunnel and created_at, in its own committed transaction.
+ */
+int
+gt_store_update(struct gt_store *st, const struct gt_mapping *m)
+{
+	sqlite3_stmt *stmt = NULL;
+	int hlen, clen, changes;
+
+	if (st == NULL || m == NULL)
+		return GT_STORE_ERR;
+	st->st_busy = 0;
+	hlen = store_fieldlen(m->target_host, sizeof(m->target_host));
+	clen = store_fieldlen(m->client, sizeof(m->client));
+	if (hlen < 0 || clen < 0 || m->target_port == 0) {
+		store_seterr(st, "mapping field not valid");
+		return GT_STORE_ERR;
+	}
+	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
+		return store_failed(st);
+	if (sqlite3_prepare_v2(st->st_db, "UPDATE mappings SET target_host = ?,"
+	    " target_port = ?, client = ?, access_rule = ?, access_ips = ?,"
+	    " max_connections = ?, bandwidth_limit = ?, proxy_protocol = ?"
+	    " WHERE source_port = ?", -1, &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, "update");
+		goto fail;
+	}
+	if (sqlite3_bind_text(stmt, 1, m->target_host, hlen,
+	    SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 2, m->target_port) != SQLITE_OK ||
+	    sqlite3_bind_text(stmt, 3, m->client, clen,
+	    SQLITE_TRANSIENT) != SQLITE_OK ||
+	    sqlite3_bind_int(stmt, 9, m->source_port) != SQLITE_OK) {
+		store_dberr(st, "update");
+		goto fail;
+	}
+	if (store_bind_edge(st, stmt, 4, m) == -1)
+		goto fail;
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		store_dberr(st, "update");
+		goto fail;
+	}
+	changes = sqlite3_changes(st->st_db);
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (changes == 0) {
+		store_rollback(st);
+		store_seterr(st, "port %u is not mapped", m->source_port);
+		return GT_STORE_NOTFOUND;
+	}
+	if (store_exec(st, "COMMIT") == -1)
+		goto fail;
 	return GT_STORE_OK;
  fail:
 	if (stmt != NULL)

@@ -150,3 +150,16 @@ gt_registry_close_streams(struct gt_registry *r, const struct gt_counters *ctr)
 	TAILQ_FOREACH(e, &r->rg_list, re_link)
 		gt_mux_close_streams(e->re_mux, ctr);
 }
+
+/* Close, on every tunnel, the streams of ctr that keep() refuses. */
+void
+gt_registry_close_streams_if(struct gt_registry *r, const struct gt_counters *ctr,
+    int (*keep)(const struct gt_ep *, void *), void *arg, const char *why)
+{
+	struct reg_entry *e;
+
+	if (r == NULL || ctr == NULL)
+		return;
+	TAILQ_FOREACH(e, &r->rg_list, re_link)
+		gt_mux_close_streams_if(e->re_mux, ctr, keep, arg, why);
+}

@@ -286,39 +286,49 @@ test_unknown_fields(void **state)
 	json_decref(j);
 }
 
-/* Edge-control fields: their "nothing" values pass, anything else fails closed. */
+/* SPEC 9's fields: the built ones checked, the unbuilt ones fail closed. */
 static void
 test_edge_fields(void **state)
 {
 	static const char *const ok[] = {
 		"\"bandwidth_limit\":0", "\"bandwidth_limit\":null",
 		"\"access_rule\":\"disabled\"", "\"access_rule\":\"\"",
+		"\"access_rule\":\"whitelist\"", "\"access_rule\":\"blacklist\"",
 		"\"access_ips\":\"\"", "\"access_ips\":\"[]\"",
 		"\"access_ips\":\" [ ] \"", "\"access_ips\":[]",
-		"\"max_connections\":0", "\"proxy_protocol\":\"\"",
+		"\"max_connections\":0", "\"max_connections\":1000000",
+		"\"proxy_protocol\":\"\"",
 		"\"bandwidth_limit\":0,\"access_rule\":\"disabled\",\"access_ips\":\"[]\","
 		"\"max_connections\":0,\"proxy_protocol\":\"\"",
 	};
 	static const struct {
 		const char *f, *name;
-	} bad[] = {
+	} unbuilt[] = {
 		{ "\"bandwidth_limit\":1024", "bandwidth_limit" },
 		{ "\"bandwidth_limit\":\"0\"", "bandwidth_limit" },
 		{ "\"bandwidth_limit\":0.0", "bandwidth_limit" },
-		{ "\"access_rule\":\"whitelist\"", "access_rule" },
-		{ "\"access_rule\":\"blacklist\"", "access_rule" },
-		{ "\"access_rule\":false", "access_rule" },
-		{ "\"access_ips\":\"[\\\"10.0.0.1\\\"]\"", "access_ips" },
-		{ "\"access_ips\":[\"10.0.0.0/8\"]", "access_ips" },
-		{ "\"access_ips\":\"10.0.0.1\"", "access_ips" },
-		{ "\"access_ips\":{}", "access_ips" },
-		{ "\"max_connections\":5", "max_connections" },
 		{ "\"proxy_protocol\":\"v1\"", "proxy_protocol" },
 		{ "\"proxy_protocol\":\"v2\"", "proxy_protocol" },
+	}, bad[] = {
+		{ "\"access_rule\":\"allow\"", "access_rule" },
+		{ "\"access_rule\":\"Whitelist\"", "access_rule" },
+		{ "\"access_rule\":false", "access_rule" },
+		{ "\"access_ips\":\"10.0.0.1\"", "access_ips" },
+		{ "\"access_ips\":\"10.0.0.1,10.0.0.2\"", "access_ips" },
+		{ "\"access_ips\":{}", "access_ips" },
+		{ "\"access_ips\":[1]", "access_ips" },
+		{ "\"access_ips\":[\"10.0.0.1\",\"nope\"]", "\"nope\"" },
+		{ "\"access_ips\":[\"10.0.0.0/33\"]", "\"10.0.0.0/33\"" },
+		{ "\"access_ips\":[\"::1/129\"]", "\"::1/129\"" },
+		{ "\"access_ips\":\"[\\\"1.2.3.4\\\",\\\"x/8\\\"]\"", "\"x/8\"" },
+		{ "\"max_connections\":-1", "max_connections" },
+		{ "\"max_connections\":1000001", "max_connections" },
+		{ "\"max_connections\":\"5\"", "max_connections" },
+		{ "\"max_connections\":5.5", "max_connections" },
 	};
 	struct gt_mapping	m;
-	char			msg[GT_API_MSG_MAX], body[256];
-	size_t			i;
+	char			msg[GT_API_MSG_MAX], body[4096];
+	size_t			i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
@@ -327,15 +337,136 @@ test_edge_fields(void **state)
 		if (create(body, 0, &m, msg, sizeof(msg)) != 0)
 			fail_msg("%s refused: %s", body, msg);
 	}
+	for (i = 0; i < sizeof(unbuilt) / sizeof(unbuilt[0]); i++) {
+		snprintf(body, sizeof(body), "{\"port\":10001,\"target_host\":\"h\",%s}",
+		    unbuilt[i].f);
+		if (create(body, 0, &m, msg, sizeof(msg)) != 400)
+			fail_msg("%s accepted", body);
+		if (strstr(msg, unbuilt[i].name) == NULL ||
+		    strstr(msg, "not supported by this server yet") == NULL)
+			fail_msg("%s: message \"%s\" does not name the field", body, msg);
+	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(body, sizeof(body), "{\"port\":10001,\"target_host\":\"h\",%s}",
 		    bad[i].f);
 		if (create(body, 0, &m, msg, sizeof(msg)) != 400)
 			fail_msg("%s accepted", body);
-		if (strstr(msg, bad[i].name) == NULL ||
-		    strstr(msg, "not supported by this server yet") == NULL)
-			fail_msg("%s: message \"%s\" does not name the field", body, msg);
+		if (strstr(msg, bad[i].name) == NULL)
+			fail_msg("%s: message \"%s\" does not name %s", body, msg,
+			    bad[i].name);
 	}
+
+	/* Both forms of access_ips, IPv4 and IPv6, read into the mapping. */
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
+	    "\"access_rule\":\"whitelist\",\"access_ips\":[\"127.0.0.1\","
+	    "\"10.0.0.0/8\",\"::1\",\"2001:db8::/32\"],\"max_connections\":2}",
+	    0, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.access_rule, GT_ACCESS_WHITELIST);
+	assert_int_equal(m.n_access_ips, 4);
+	assert_int_equal(m.access_ips[0].prefix, 32);
+	assert_int_equal(m.access_ips[3].prefix, 32);
+	assert_int_equal(m.max_connections, 2);
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
+	    "\"access_rule\":\"blacklist\",\"access_ips\":"
+	    "\"[\\\"1.2.3.4\\\",\\\"10.0.0.0/8\\\"]\"}", 0, &m, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(m.access_rule, GT_ACCESS_BLACKLIST);
+	assert_int_equal(m.n_access_ips, 2);
+	assert_int_equal(m.access_ips[1].prefix, 8);
+	/* A whitelist with no entries is allowed (it admits nobody). */
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
+	    "\"access_rule\":\"whitelist\"}", 0, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.n_access_ips, 0);
+
+	/* The bound: GT_ACCESS_IPS_MAX entries pass, one more does not. */
+	for (n = GT_ACCESS_IPS_MAX; n <= GT_ACCESS_IPS_MAX + 1; n++) {
+		size_t used;
+
+		used = (size_t)snprintf(body, sizeof(body),
+		    "{\"port\":10001,\"target_host\":\"h\",\"access_ips\":[");
+		for (i = 0; i < n; i++)
+			used += (size_t)snprintf(body + used, sizeof(body) - used,
+			    "%s\"10.0.%zu.0/24\"", i ? "," : "", i);
+		snprintf(body + used, sizeof(body) - used, "]}");
+		assert_int_equal(create(body, 0, &m, msg, sizeof(msg)),
+		    n == GT_ACCESS_IPS_MAX ? 0 : 400);
+	}
+	assert_non_null(strstr(msg, "access_ips"));
+}
+
+/* Run an update body against old; the status, m filled. */
+static int
+update(const char *text, const struct gt_mapping *old, struct gt_mapping *m,
+    char *msg, size_t len)
+{
+	struct gt_config	 cfg;
+	json_t			*j;
+	int			 rc;
+
+	test_cfg(&cfg, 1);
+	if ((rc = gt_api_parse_body(text, strlen(text), &j, msg, len)) != 0)
+		return rc;
+	rc = gt_api_check_update(j, &cfg, old, m, msg, len);
+	json_decref(j);
+	return rc;
+}
+
+/* update: only the fields sent change; the rules of create hold. */
+static void
+test_update(void **state)
+{
+	struct gt_mapping	old, m;
+	char			msg[GT_API_MSG_MAX];
+	uint16_t		port;
+	json_t			*j;
+
+	(void)state;
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
+	    "\"target_port\":80,\"max_connections\":3}", 0, &old, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(update("{\"port\":10001,\"access_rule\":\"whitelist\","
+	    "\"access_ips\":[\"127.0.0.1/32\"]}", &old, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.access_rule, GT_ACCESS_WHITELIST);
+	assert_int_equal(m.n_access_ips, 1);
+	assert_int_equal(m.max_connections, 3);
+	assert_string_equal(m.target_host, "h");
+	assert_int_equal(m.target_port, 80);
+	assert_int_equal(update("{\"source_port\":10001,\"target_ip\":\"10.1.1.1\","
+	    "\"target_port\":81,\"max_connections\":0}", &old, &m, msg,
+	    sizeof(msg)), 0);
+	assert_string_equal(m.target_host, "10.1.1.1");
+	assert_int_equal(m.target_port, 81);
+	assert_int_equal(m.max_connections, 0);
+	/* refusals name the field */
+	assert_int_equal(update("{\"port\":10001,\"colour\":1}", &old, &m, msg,
+	    sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "\"colour\""));
+	assert_int_equal(update("{\"port\":10001,\"access_rule\":\"x\"}", &old,
+	    &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "access_rule"));
+	assert_int_equal(update("{\"port\":10001,\"bandwidth_limit\":5}", &old,
+	    &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "bandwidth_limit"));
+	assert_int_equal(update("{\"port\":10001,\"use_tunnel\":true}", &old,
+	    &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "use_tunnel"));
+	assert_int_equal(update("{\"port\":10001,\"client\":\"dc1\"}", &old,
+	    &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "client"));
+	assert_int_equal(update("{\"port\":10001,\"target_port\":10001,"
+	    "\"target_host\":\"127.0.0.1\"}", &old, &m, msg, sizeof(msg)), 400);
+	assert_int_equal(update("{\"access_rule\":\"disabled\"}", &old, &m, msg,
+	    sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "port"));
+	/* the port alone, for the 404 before the rest */
+	j = json_loads("{\"port\":10002,\"max_connections\":1}", 0, NULL);
+	assert_int_equal(gt_api_check_update_port(j, &port, msg, sizeof(msg)), 0);
+	assert_int_equal(port, 10002);
+	json_decref(j);
+	j = json_loads("{\"port\":10002,\"extra\":1}", 0, NULL);
+	assert_int_equal(gt_api_check_reload(j, &port, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "\"extra\""));
+	json_decref(j);
 }
 
 /* Self targets: the API port, the tunnel port, the mapping's own port, any spelling. */
@@ -569,8 +700,10 @@ test_envelope(void **state)
 	ctr.bytes_out = 200;
 	j = gt_api_mapping_json(&m, &ctr, NULL);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-	assert_string_equal(s, "{\"active_connections\":2,\"bytes_in\":100,\"bytes_out\":200,"
+	assert_string_equal(s, "{\"access_ips\":[],\"access_rule\":\"disabled\","
+	    "\"active_connections\":2,\"bandwidth_limit\":0,\"bytes_in\":100,\"bytes_out\":200,"
 	    "\"client\":\"\",\"created_at\":\"1971-01-01T00:00:00Z\",\"id\":7,"
+	    "\"max_connections\":0,\"proxy_protocol\":\"\",\"refused_connections\":0,"
 	    "\"source_port\":10001,\"target_host\":\"10.1.2.3\",\"target_ip\":\"10.1.2.3\","
 	    "\"target_port\":80,\"use_tunnel\":false}");
 	free(s);
@@ -636,6 +769,7 @@ main(void)
 		cmocka_unit_test(test_remove),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_edge_fields),
+		cmocka_unit_test(test_update),
 		cmocka_unit_test(test_self_targets),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_host),

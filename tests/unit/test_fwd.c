@@ -662,6 +662,19 @@ gt_registry_close_streams(struct gt_registry *reg, const struct gt_counters *ctr
 	(void)ctr;
 }
 
+/* Stub: an updated mapping's refused tunnel streams, through the registry. */
+void
+gt_registry_close_streams_if(struct gt_registry *reg,
+    const struct gt_counters *ctr, int (*keep)(const struct gt_ep *, void *),
+    void *arg, const char *why)
+{
+	(void)reg;
+	(void)ctr;
+	(void)keep;
+	(void)arg;
+	(void)why;
+}
+
 /* The stub mux got the socket. */
 static int
 cond_opened(void *arg)

@@ -324,6 +324,82 @@ test_nested_folder(void **state)
 	}
 }
 
+/* A version 1 database (before SPEC 9's fields): its rows get the defaults. */
+static void
+test_migrate_v1(void **state)
+{
+	struct tdir *t = *state;
+	struct gt_store *st;
+	struct gt_mapping g;
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(t->db, &db), SQLITE_OK);
+	raw_exec(db, "CREATE TABLE mappings (id INTEGER PRIMARY KEY "
+	    "AUTOINCREMENT, source_port INTEGER NOT NULL UNIQUE, target_host "
+	    "TEXT NOT NULL, target_port INTEGER NOT NULL, use_tunnel INTEGER "
+	    "NOT NULL, client TEXT NOT NULL DEFAULT '', created_at INTEGER "
+	    "NOT NULL); INSERT INTO mappings (source_port, target_host, "
+	    "target_port, use_tunnel, client, created_at) VALUES "
+	    "(10050, 'old.host', 22, 0, '', 1); PRAGMA user_version = 1;");
+	sqlite3_close(db);
+	st = open_ok(t->db);
+	assert_int_equal(gt_store_get(st, 10050, &g), GT_STORE_OK);
+	assert_string_equal(g.target_host, "old.host");
+	assert_int_equal(g.access_rule, GT_ACCESS_DISABLED);
+	assert_int_equal(g.n_access_ips, 0);
+	assert_int_equal(g.max_connections, 0);
+	assert_int_equal(g.bandwidth_limit, 0);
+	assert_string_equal(g.proxy_protocol, "");
+	gt_store_close(st);
+	assert_int_equal(sqlite3_open(t->db, &db), SQLITE_OK);
+	assert_int_equal(raw_int(db, "PRAGMA user_version"),
+	    gt_store_schema_version());
+	sqlite3_close(db);
+}
+
+/* SPEC 9's fields go in, come back after a reopen, and update rewrites them. */
+static void
+test_edge_fields(void **state)
+{
+	struct tdir *t = *state;
+	struct gt_store *st;
+	struct gt_mapping m, g;
+
+	st = open_ok(t->db);
+	mk(&m, 10060, "h", 80, 0, "");
+	m.access_rule = GT_ACCESS_WHITELIST;
+	assert_int_equal(gt_mapping_ips_parse(&m, "127.0.0.1/32,10.0.0.0/8,"
+	    "::1/128,2001:db8::/32"), 0);
+	m.max_connections = 7;
+	assert_int_equal(gt_store_add(st, &m), GT_STORE_OK);
+	gt_store_close(st);
+	st = open_ok(t->db);
+	assert_int_equal(gt_store_get(st, 10060, &g), GT_STORE_OK);
+	assert_int_equal(g.access_rule, GT_ACCESS_WHITELIST);
+	assert_int_equal(g.n_access_ips, 4);
+	assert_memory_equal(g.access_ips, m.access_ips, 4 * sizeof(m.access_ips[0]));
+	assert_int_equal(g.max_connections, 7);
+
+	g.access_rule = GT_ACCESS_BLACKLIST;
+	g.n_access_ips = 1;
+	g.max_connections = 0;
+	g.target_port = 81;
+	assert_int_equal(gt_store_update(st, &g), GT_STORE_OK);
+	assert_int_equal(gt_store_get(st, 10060, &m), GT_STORE_OK);
+	assert_int_equal(m.access_rule, GT_ACCESS_BLACKLIST);
+	assert_int_equal(m.n_access_ips, 1);
+	assert_int_equal(m.max_connections, 0);
+	assert_int_equal(m.target_port, 81);
+	assert_int_equal(m.id, g.id);
+	g.source_port = 10061;
+	assert_int_equal(gt_store_update(st, &g), GT_STORE_NOTFOUND);
+	/* all or nothing on a bad list */
+	assert_int_equal(gt_mapping_ips_parse(&m, "1.2.3.4,nope"), -1);
+	assert_int_equal(m.n_access_ips, 1);
+	assert_int_equal(gt_mapping_ips_parse(&m, "1.2.3.4,"), -1);
+	gt_store_close(st);
+}
+
 static void
 test_newer_version(void **state)
 {
@@ -529,6 +605,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_empty_file, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_nested_folder, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_v1, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_edge_fields, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_newer_version, setup,
 		    teardown),
