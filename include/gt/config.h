@@ -16,6 +16,7 @@ struct gt_config {
 	struct {
 		uint16_t	from, end;
 	} port_range;
+	char		public_addr[64];	/* the mapping ports' bind address */
 	struct {
 		int		enabled;
 		char		listen_addr[64];

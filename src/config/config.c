@@ -60,6 +60,9 @@ struct config_entry {
 #define SECTION(p, h)	{ p, CONFIG_SECTION, 0, 0, 0, 0, 0, NULL, h }
 
 static const struct config_entry config_table[] = {
+	{ "public_addr", CONFIG_ADDR, CF(public_addr), CFS(public_addr), 0,
+	    0, 0, "0.0.0.0", "IP address the mapping ports listen on (\"::\": "
+	    "IPv6 and IPv4)" },
 	SECTION("port_range", "public ports mappings may use"),
 	{ "port_range.from", CONFIG_PORT, CF(port_range.from), 0, 0,
 	    1, 65535, "10000", "lowest public port a mapping may use" },

@@ -146,7 +146,7 @@ fwd_listen(struct fwd_map *fm, char *err, size_t errlen)
 	uint16_t port = fm->fm_map.source_port;
 	unsigned flags;
 	evutil_socket_t fd;
-	int one = 1, e;
+	int one = 1, zero = 0, e;
 	const char *what;
 
 	if (ss.ss_family == AF_INET)
@@ -160,6 +160,11 @@ fwd_listen(struct fwd_map *fm, char *err, size_t errlen)
 		goto fail;
 	what = "setsockopt";
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto fail;
+	/* "::" means both families whatever net.ipv6.bindv6only says. */
+	what = "setsockopt";
+	if (ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &zero, sizeof(zero)) == -1)
 		goto fail;
 	what = "bind";
 	if (bind(fd, (struct sockaddr *)&ss, fw->fw_addrlen) == -1)

@@ -184,6 +184,9 @@ server_signal_hup(evutil_socket_t sig, short ev, void *arg)
 		else
 			log_info(SRV_COMP, "SIGHUP: tunnel TLS material reloaded");
 	}
+	if (strcmp(s->s_cfg.public_addr, nc->public_addr) != 0)
+		log_warnx(SRV_COMP, "SIGHUP: public_addr changes only with a "
+		    "restart; mappings stay on %s", s->s_cfg.public_addr);
 	memcpy(s->s_cfg.security.api.allowed_ips, nc->security.api.allowed_ips,
 	    sizeof(nc->security.api.allowed_ips));
 	s->s_cfg.security.api.n_allowed_ips = nc->security.api.n_allowed_ips;
@@ -288,7 +291,8 @@ server_run(struct server *s)
 			goto out;
 		}
 	}
-	if ((s->s_fwd = gt_fwd_new(s->s_base, s->s_dns, s->s_reg, "0.0.0.0")) == NULL) {
+	if ((s->s_fwd = gt_fwd_new(s->s_base, s->s_dns, s->s_reg,
+	    s->s_cfg.public_addr)) == NULL) {
 		fprintf(stderr, "%s: cannot create the forwarder: %s\n", SRV_PROG,
 		    strerror(errno));
 		goto out;

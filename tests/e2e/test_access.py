@@ -201,26 +201,37 @@ def test_access_tunnel():
 
 @_logged
 def test_ipv6_entry():
-    """An IPv6 entry is accepted and shown; IPv6 peers need an IPv6 listener."""
-    srv = Server()
+    """public_addr "::" serves both families; IPv6 entries and peers judged."""
+    srv = Server(public_addr="::")
     srv.start()
     echo = gtlib.echo_server()
     port = tunlib.direct_mapping(srv, echo.port)
     d = update_ok(srv, port=port, access_rule="whitelist",
                   access_ips=["::1/128", "127.0.0.1"])
     assert d["access_ips"] == ["::1/128", "127.0.0.1/32"], d
+    # IPv4 peers arrive as ::ffff:a.b.c.d and still match IPv4 entries
     admitted(port, "127.0.0.1").close()
     refused(port, "127.0.0.2")
+    s = socket.create_connection(("::1", port), timeout=SERVED_S)
+    echoes(s)
+    s.close()
+    update_ok(srv, port=port, access_ips=["127.0.0.1/32"])
+    s = socket.create_connection(("::1", port), timeout=SERVED_S)
     try:
-        s = socket.create_connection(("::1", port), timeout=2)
+        s.sendall(message(100))
     except OSError:
-        print("    SKIP the IPv6 client: mappings listen on 0.0.0.0 only "
-              "(no public_addr yet)")
-    else:
-        echoes(s)
-        s.close()
+        pass
+    closed_soon(s)
+    update_ok(srv, port=port, access_rule="blacklist",
+              access_ips=["::/0"])
+    s = socket.create_connection(("::1", port), timeout=SERVED_S)
+    closed_soon(s)
+    admitted(port, "127.0.0.2").close()
     srv.stop()
     echo.close()
+    print("    public_addr \"::\": ::1 admitted by ::1/128 and refused "
+          "without it and by a ::/0 blacklist; IPv4 peers judged by IPv4 "
+          "entries through the dual-stack listener")
 
 
 @_logged
