@@ -97,11 +97,12 @@ closed_cb(struct gt_mux *m, const char *why, void *arg)
 /* The client role's target "dial": a socketpair whose far end the test keeps. */
 static void
 connect_request_cb(struct gt_mux *m, uint32_t id, const char *host,
-    uint16_t port, void *arg)
+    uint16_t port, const struct gt_proxy_addr *pp, void *arg)
 {
 	int fds[2];
 
 	(void)arg;
+	(void)pp;
 	snprintf(E.last_host, sizeof(E.last_host), "%s", host);
 	E.last_port = port;
 	if (E.ignore)
@@ -186,7 +187,7 @@ open_stream(struct gt_counters *ctr, const char *host, uint16_t port)
 
 	mkpair(fds);
 	assert_int_equal(gt_mux_open(E.srv.mux,
-	    gt_ep_plain_open(E.base, fds[0], NULL, NULL), host, port, ctr,
+	    gt_ep_plain_open(E.base, fds[0], NULL, NULL), host, port, NULL, ctr,
 	    "test"), 0);
 	return fds[1];
 }
@@ -605,7 +606,7 @@ test_tunnel_loss(void **state)
 	assert_true(gt_mux_is_closed(E.srv.mux));
 	assert_int_equal(gt_mux_open(E.srv.mux,
 	    gt_ep_plain_open(E.base, dup(user1), NULL, NULL), "127.0.0.1", 1,
-	    NULL, NULL), -1);
+	    NULL, NULL, NULL), -1);
 	close(user1);
 	close(user2);
 	teardown_tunnel();

@@ -95,12 +95,13 @@ closed_cb(struct gt_mux *m, const char *why, void *arg)
 /* Client role: every target is a memory endpoint (maybe one that never takes bytes). */
 static void
 connect_cb(struct gt_mux *m, uint32_t id, const char *host, uint16_t port,
-    void *arg)
+    const struct gt_proxy_addr *pp, void *arg)
 {
 	struct gt_ep *ep = gt_ep_mem(T.base, NULL, NULL);
 
 	(void)host;
 	(void)port;
+	(void)pp;
 	(void)arg;
 	assert_non_null(ep);
 	if (T.block_targets)
@@ -186,7 +187,7 @@ test_reads_only_credit(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
 	fcntl(fds[1], F_SETFL, O_NONBLOCK);
 	assert_int_equal(gt_mux_open(T.mux, gt_ep_plain_open(T.base, fds[0],
-	    NULL, NULL), "127.0.0.1", 22, NULL, "t"), 0);
+	    NULL, NULL), "127.0.0.1", 22, NULL, NULL, "t"), 0);
 	assert_int_equal(gt_frame_add_connect_resp(T.in, 1, GT_STATUS_OK), 0);
 	feed();
 	memset(big, 'u', sizeof(big));
