@@ -139,10 +139,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((e.mux = gt_mux_new(e.base, e.tun, &p, &cbs, &e)) == NULL)
 		abort();
 
-	/* The peer's Hello, so that the extension frames are in effect. */
+	/*
+	 * The peer's Hello, so that the extension frames are in effect (caps
+	 * from ctl's low bits; ERRCODES brings PROXY along).
+	 */
 	if (ctl & 0x40) {
 		if ((hello = evbuffer_new()) == NULL ||
-		    gt_frame_add_hello(hello, ctl & 0x7, 16384, 10, 30) != 0)
+		    gt_frame_add_hello(hello, (ctl & 0x7) |
+		    ((ctl & 0x4) ? GT_CAP_PROXY : 0), 16384, 10, 30) != 0)
 			abort();
 		n = evbuffer_get_length(hello);
 		gt_ep_mem_feed(e.tun, evbuffer_pullup(hello, -1), n, 0);
