@@ -359,9 +359,9 @@ read_n(int fd, void *buf, size_t n)
 
 /*
  * The PROXY extension crosses the tunnel when both ends have GT_CAP_PROXY:
- * the client gets the addresses, its target the header before the data,
- * and the header earns the server no credit. Without the bit: no
- * extension, the stream works as before.
+ * the client gets the addresses, its target the header before the data
+ * (test_mux_bounds checks the header earns no credit). Without the bit:
+ * no extension, the stream works as before.
  */
 static void
 test_proxy_ext(void **state)
