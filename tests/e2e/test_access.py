@@ -120,6 +120,10 @@ def _access(srv, port, kind):
     assert m["max_connections"] == 0 and m["bandwidth_limit"] == 0, m
     assert m["proxy_protocol"] == "" and m["refused_connections"] == 0, m
     admitted(port, "127.0.0.2").close()
+    # The server may not have seen that close yet (slow under ASan): the
+    # whitelist below would then end the session and count it refused.
+    wait_until(lambda: srv.mappings()[port]["active_connections"] == 0,
+               SERVED_S, what="the first session to end")
 
     # whitelist 127.0.0.1/32: .1 in, .2 out (closed, counted)
     d = update_ok(srv, port=port, access_rule="whitelist",
