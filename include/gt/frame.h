@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "gt/proto.h"
+#include "gt/proxy_hdr.h"
 
 struct evbuffer;
 
@@ -22,6 +23,8 @@ struct evbuffer;
 #define GT_FRAME_E_SHORT	(-4)	/* payload too short for its type */
 #define GT_FRAME_E_LONG		(-5)	/* payload too long for a fixed-size type */
 #define GT_FRAME_E_HOST		(-6)	/* ConnectRequest host length/chars invalid */
+#define GT_FRAME_E_EXT		(-7)	/* ConnectRequest extension malformed */
+#define GT_FRAME_E_MIN		GT_FRAME_E_EXT
 
 struct gt_frame {
 	uint8_t		type;		/* GT_FRAME_* */
@@ -31,6 +34,8 @@ struct gt_frame {
 	uint16_t	port;
 	uint8_t		host_len;	/* 0: the 6-byte form (means 127.0.0.1) */
 	char		host[GT_HOST_MAX + 1];	/* NUL-terminated */
+	int		has_proxy;	/* the PROXY extension followed the host */
+	struct gt_proxy_addr proxy;	/* its fields (zeroed when absent) */
 	/* CONNECT_RESP status; CLOSE reason (GT_STATUS_FAILED when absent) */
 	uint8_t		status;
 	int		has_reason;	/* CLOSE carried a reason byte */
@@ -64,6 +69,12 @@ const char *gt_frame_type_name(uint8_t);
  */
 int	gt_frame_add_connect_req(struct evbuffer *out, uint32_t id, uint16_t port,
 	    const char *host);
+/*
+ * The long form with the PROXY extension after the host (GT_CAP_PROXY
+ * peers only): pa's version, family, addresses and ports. host is required.
+ */
+int	gt_frame_add_connect_req_proxy(struct evbuffer *out, uint32_t id,
+	    uint16_t port, const char *host, const struct gt_proxy_addr *pa);
 int	gt_frame_add_connect_resp(struct evbuffer *out, uint32_t id, uint8_t status);
 /* Header of a DATA frame of len payload bytes; the caller appends them next. */
 int	gt_frame_add_data_hdr(struct evbuffer *out, uint32_t id, uint32_t len);

@@ -68,9 +68,11 @@ void	gt_fwd_set_limits(struct gt_fwd *, unsigned max_sessions,
 void	gt_fwd_set_own_ports(struct gt_fwd *, uint16_t api_port,
 	    uint16_t tunnel_port);
 /*
- * Apply m's changed fields (target, client, access rule, max_connections)
- * to the served mapping of m->source_port at once: new connections see
- * them, and open sessions whose peer the new rule refuses are closed.
+ * Apply m's changed fields (target, client, access rule, max_connections,
+ * proxy_protocol) to the served mapping of m->source_port at once: new
+ * connections see them, and open sessions whose peer the new rule refuses
+ * are closed. proxy_protocol applies to new sessions only: a running one
+ * has sent its header (or none) already.
  * -1 (ENOENT) if not served.
  */
 int	gt_fwd_update(struct gt_fwd *, const struct gt_mapping *m);

@@ -40,7 +40,8 @@ struct gt_mapping {
 	struct gt_cidr	access_ips[GT_ACCESS_IPS_MAX];
 	unsigned	max_connections;	/* 0: limits.max_sessions_per_mapping */
 	uint64_t	bandwidth_limit;	/* stored only: not enforced yet */
-	char		proxy_protocol[GT_PROXY_MAX + 1];	/* stored only */
+	/* "", "v1", "v2": the PROXY header to the target (proxy_hdr.h), read at each accept */
+	char		proxy_protocol[GT_PROXY_MAX + 1];
 };
 
 /* "disabled", "whitelist", "blacklist". */

@@ -22,6 +22,7 @@ struct event_base;
 struct gt_ep;
 struct gt_counters;
 struct gt_mux;
+struct gt_proxy_addr;
 
 enum gt_mux_role {
 	GT_MUX_SERVER,		/* assigns conn IDs, sends ConnectRequests */
@@ -54,9 +55,11 @@ struct gt_mux_cbs {
 	 * Client role: the peer asks for host:port on stream id. Answer now or
 	 * later with gt_mux_accept() or gt_mux_refuse(); a request the peer
 	 * cancels meanwhile makes the answer a no-op (accept closes the fd).
+	 * pp (NULL: none; valid during the call only) is the PROXY extension:
+	 * the header to write to the target before any stream data.
 	 */
 	void	(*connect_request)(struct gt_mux *, uint32_t id, const char *host,
-		    uint16_t port, void *arg);
+		    uint16_t port, const struct gt_proxy_addr *pp, void *arg);
 	/*
 	 * The tunnel ended (EOF, error, heartbeat timeout, protocol error) and
 	 * every stream is closed. Called once; free the mux from here or later.
@@ -74,10 +77,14 @@ void	gt_mux_free(struct gt_mux *);
  * Server role: carry the public user's endpoint ep (open; owned from now
  * on, freed on every failure) to host:port on the peer. ctr (may be NULL)
  * is referenced for the stream's life and counts its bytes; label names the
- * session in logs (copied). Returns 0, or -1 when the tunnel is closing.
+ * session in logs (copied). pp (NULL: none; copied) is the public
+ * connection's PROXY header, sent in the ConnectRequest's extension when
+ * the peer announced GT_CAP_PROXY, else dropped (a go-tunnel peer: no
+ * header, logged). Returns 0, or -1 when the tunnel is closing.
  */
 int	gt_mux_open(struct gt_mux *, struct gt_ep *ep, const char *host,
-	    uint16_t port, struct gt_counters *ctr, const char *label);
+	    uint16_t port, const struct gt_proxy_addr *pp,
+	    struct gt_counters *ctr, const char *label);
 
 /* Client role: answer a connect_request with the target's open endpoint (owned from now on). */
 int	gt_mux_accept(struct gt_mux *, uint32_t id, struct gt_ep *ep);

@@ -10,7 +10,7 @@
 #define GT_FRAME_HDR_LEN	6	/* version(1) type(1) length(4, big-endian) */
 
 /* go-tunnel v2 base frames: understood by every peer. */
-#define GT_FRAME_CONNECT_REQ	0x01	/* id(4) port(2) [hostlen(1) host] */
+#define GT_FRAME_CONNECT_REQ	0x01	/* id(4) port(2) [hostlen(1) host [proxy ext, GT_CAP_PROXY]] */
 #define GT_FRAME_CONNECT_RESP	0x02	/* id(4) status(1) */
 #define GT_FRAME_DATA		0x03	/* id(4) bytes */
 #define GT_FRAME_CLOSE		0x04	/* id(4) [reason(1), GT_CAP_ERRCODES only] */
@@ -28,7 +28,9 @@
 #define GT_CAP_FLOW		0x00000001u	/* per-stream credit (WINDOW frames) */
 #define GT_CAP_HALFCLOSE	0x00000002u	/* SHUTDOWN frames */
 #define GT_CAP_ERRCODES		0x00000004u	/* status/reason codes beyond 0x00/0x01 */
-#define GT_CAP_ALL		(GT_CAP_FLOW | GT_CAP_HALFCLOSE | GT_CAP_ERRCODES)
+#define GT_CAP_PROXY		0x00000008u	/* ConnectRequest's PROXY extension */
+#define GT_CAP_ALL		(GT_CAP_FLOW | GT_CAP_HALFCLOSE | GT_CAP_ERRCODES | \
+				 GT_CAP_PROXY)
 
 /* ConnectResponse status and Close reason codes. A base peer gets only OK/FAILED. */
 #define GT_STATUS_OK		0x00
@@ -53,6 +55,12 @@
 #define GT_RECORD		(16384 - 128)
 #define GT_DATA_CHUNK		(GT_RECORD - GT_FRAME_HDR_LEN - 4)
 #define GT_HOST_MAX		255
+/*
+ * ConnectRequest's PROXY extension after the host: version(1) family(1)
+ * src(4|16) src_port(2) dst(4|16) dst_port(2).
+ */
+#define GT_PROXY_EXT4_LEN	14
+#define GT_PROXY_EXT6_LEN	38
 #define GT_WINDOW_DEFAULT	(256u * 1024)	/* a peer's window when its hello says less than 16 KiB */
 #define GT_WINDOW_INITIAL	(32u * 1024)	/* gt's initial per-stream window (limits.stream_window) */
 #define GT_WINDOW_GROW_MAX	(4u * 1024 * 1024)	/* a fast stream's window grows to this */

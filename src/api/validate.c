@@ -11,6 +11,7 @@
 #include "gt/api.h"
 #include "gt/config.h"
 #include "gt/names.h"
+#include "gt/proxy_hdr.h"
 #include "gt/selfaddr.h"
 
 /* Format msg and return status (for one-line error returns). */
@@ -159,7 +160,7 @@ gt_api_client_valid(const char *c)
 static const char *const validate_create_fields[] = {
 	"port", "source_port", "target_host", "target_ip", "target_port",
 	"use_tunnel", "client",
-	/* SPEC 9; bandwidth_limit and proxy_protocol: "nothing" values only. */
+	/* SPEC 9; bandwidth_limit: its "nothing" value only. */
 	"bandwidth_limit", "access_rule", "access_ips", "max_connections",
 	"proxy_protocol",
 	NULL
@@ -217,23 +218,11 @@ validate_known(const json_t *o, const char *const *known, char *msg,
 	return 0;
 }
 
-/* Is v the string "", or the word w (NULL: none)? */
-static int
-validate_word(const json_t *v, const char *w)
-{
-	const char *s;
-
-	if (!json_is_string(v))
-		return 0;
-	s = json_string_value(v);
-	return s[0] == '\0' || (w != NULL && strcmp(s, w) == 0);
-}
-
 /*
- * bandwidth_limit and proxy_protocol are stored but not enforced yet.
- * Their "nothing" values keep go-tunnel's UI working (it sends the
- * defaults); anything else would be silently ignored (a limit asked for,
- * none given), so it is refused: fail closed.
+ * bandwidth_limit is stored but not enforced yet. Its "nothing" value
+ * keeps go-tunnel's UI working (it sends the default); anything else would
+ * be silently ignored (a limit asked for, none given), so it is refused:
+ * fail closed.
  */
 static int
 validate_unbuilt(const json_t *o, char *msg, size_t msglen)
@@ -245,10 +234,6 @@ validate_unbuilt(const json_t *o, char *msg, size_t msglen)
 	    !(json_is_integer(v) && json_integer_value(v) == 0))
 		return validate_fail(400, msg, msglen, "field bandwidth_limit is "
 		    "not supported by this server yet (only 0 is accepted)");
-	v = json_object_get(o, "proxy_protocol");
-	if (v != NULL && !json_is_null(v) && !validate_word(v, NULL))
-		return validate_fail(400, msg, msglen, "field proxy_protocol is "
-		    "not supported by this server yet (only \"\" is accepted)");
 	return 0;
 }
 
@@ -353,6 +338,17 @@ validate_edge(const json_t *o, struct gt_mapping *m, char *msg, size_t msglen)
 			    "must be an integer 0..%d (0: the server's "
 			    "default)", GT_MAXCONN_MAX);
 		m->max_connections = (unsigned)n;
+	}
+	/* The PROXY header to the target: "" (none), "v1" or "v2". */
+	v = json_object_get(o, "proxy_protocol");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_string(v) ||
+		    strlen(json_string_value(v)) != json_string_length(v) ||
+		    gt_proxy_version_parse(json_string_value(v)) == -1)
+			return validate_fail(400, msg, msglen, "proxy_protocol: "
+			    "must be \"\" (none), \"v1\" or \"v2\"");
+		snprintf(m->proxy_protocol, sizeof(m->proxy_protocol), "%s",
+		    json_string_value(v));
 	}
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
@@ -19,6 +20,7 @@
 #include "gt/log.h"
 #include "gt/mux.h"
 #include "gt/proto.h"
+#include "gt/proxy_hdr.h"
 #include "gt/endpoint.h"
 
 #define CLIENT_CONNECT_TIMEOUT		15	/* seconds, every server address */
@@ -35,6 +37,8 @@ struct client_dial {
 	uint16_t			 d_port;
 	char				 d_host[256];
 	struct gt_dial			*d_dial;	/* until it calls back */
+	struct gt_proxy_addr		 d_pp;		/* the PROXY header's addresses */
+	int				 d_has_pp;	/* write it to the target first */
 };
 
 struct gt_client {
@@ -128,14 +132,28 @@ dial_fail(struct client_dial *d, uint8_t status, const char *why)
 static void
 client_dial_done(struct client_dial *d, evutil_socket_t fd)
 {
-	struct gt_ep *ep;
+	struct gt_ep	*ep;
+	uint8_t		 hdr[GT_PROXY_HDR_MAX];
+	int		 n = 0;
 
 	log_debug("client", "stream %u connected to %s:%u", d->d_id, d->d_host,
 	    d->d_port);
-	if ((ep = gt_ep_plain_open(d->d_client->c_base, fd, NULL, NULL)) == NULL)
+	if (d->d_has_pp &&
+	    (n = gt_proxy_hdr_encode(&d->d_pp, hdr, sizeof(hdr))) <= 0) {
+		evutil_closesocket(fd);
+		gt_mux_refuse(d->d_mux, d->d_id, GT_STATUS_FAILED);
+	} else if ((ep = gt_ep_plain_open(d->d_client->c_base, fd, NULL,
+	    NULL)) == NULL)
 		gt_mux_refuse(d->d_mux, d->d_id, GT_STATUS_RESOURCE);
-	else
+	/* The header is the target's first bytes, before any stream data. */
+	else if (n > 0 && evbuffer_add(gt_ep_output(ep), hdr, (size_t)n) != 0) {
+		gt_ep_free(ep);
+		gt_mux_refuse(d->d_mux, d->d_id, GT_STATUS_RESOURCE);
+	} else {
+		if (n > 0)
+			gt_ep_kick(ep);
 		(void)gt_mux_accept(d->d_mux, d->d_id, ep);
+	}
 	dial_free(d);
 }
 
@@ -159,7 +177,7 @@ static struct gt_logrl	client_rl_refused;
 /* The server asks for host:port: check -allow, then dial without blocking. */
 static void
 client_connect_request(struct gt_mux *mux, uint32_t id, const char *host,
-    uint16_t port, void *arg)
+    uint16_t port, const struct gt_proxy_addr *pp, void *arg)
 {
 	struct gt_client	*c = arg;
 	struct client_dial	*d;
@@ -180,6 +198,10 @@ client_connect_request(struct gt_mux *mux, uint32_t id, const char *host,
 	d->d_mux = mux;
 	d->d_id = id;
 	d->d_port = port;
+	if (pp != NULL) {
+		d->d_pp = *pp;
+		d->d_has_pp = 1;
+	}
 	snprintf(d->d_host, sizeof(d->d_host), "%s", host);
 	TAILQ_INSERT_TAIL(&c->c_dials, d, d_link);
 	/* Every address of the name in turn; the callback never runs in here. */

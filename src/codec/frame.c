@@ -13,8 +13,9 @@
 
 /* Header + id(4) + the largest fixed part any decision needs at once. */
 #define FRAME_PEEK		16
-/* Header + id(4) + port(2) + hostlen(1) + host. */
-#define FRAME_CONNECT_MAX	(GT_FRAME_HDR_LEN + 7 + GT_HOST_MAX)
+/* Header + id(4) + port(2) + hostlen(1) + host + the PROXY extension. */
+#define FRAME_CONNECT_MAX	(GT_FRAME_HDR_LEN + 7 + GT_HOST_MAX + \
+				 GT_PROXY_EXT6_LEN)
 /* Header + magic, caps, window, hb_interval, hb_timeout. */
 #define FRAME_HELLO_LEN		16
 #define FRAME_HELLO_BUF		(GT_FRAME_HDR_LEN + FRAME_HELLO_LEN)
@@ -79,7 +80,7 @@ frame_check_len(uint8_t type, uint32_t len)
 	case GT_FRAME_CONNECT_REQ:
 		if (len < 6)
 			return GT_FRAME_E_SHORT;
-		if (len > 7 + GT_HOST_MAX)
+		if (len > 7 + GT_HOST_MAX + GT_PROXY_EXT6_LEN)
 			return GT_FRAME_E_LONG;
 		if (len == 7)	/* host length would be 0 */
 			return GT_FRAME_E_HOST;
@@ -102,20 +103,74 @@ frame_check_len(uint8_t type, uint32_t len)
 	return GT_FRAME_E_TYPE;
 }
 
+/*
+ * Check a ConnectRequest's host length byte against the payload length:
+ * the host ends the payload, or is followed by a PROXY extension of one of
+ * its two sizes. 0, or GT_FRAME_E_HOST (the host length disagrees).
+ */
+static int
+frame_check_hostlen(uint32_t len, uint8_t hlen)
+{
+	uint32_t rest;
+
+	if (hlen == 0 || 7u + hlen > len)
+		return GT_FRAME_E_HOST;
+	rest = len - 7u - hlen;
+	if (rest != 0 && rest != GT_PROXY_EXT4_LEN && rest != GT_PROXY_EXT6_LEN)
+		return GT_FRAME_E_HOST;
+	return 0;
+}
+
+/*
+ * Decode the PROXY extension at p (n bytes: GT_PROXY_EXT4_LEN or
+ * GT_PROXY_EXT6_LEN) strictly: a known version, and the family its size
+ * says. 0, or GT_FRAME_E_EXT.
+ */
+static int
+frame_decode_proxy(const uint8_t *p, size_t n, struct gt_proxy_addr *pa)
+{
+	size_t alen;
+
+	if (p[0] != GT_PROXY_V1 && p[0] != GT_PROXY_V2)
+		return GT_FRAME_E_EXT;
+	if (!((p[1] == 4 && n == GT_PROXY_EXT4_LEN) ||
+	    (p[1] == 6 && n == GT_PROXY_EXT6_LEN)))
+		return GT_FRAME_E_EXT;
+	alen = p[1] == 4 ? 4 : 16;
+	memset(pa, 0, sizeof(*pa));
+	pa->version = p[0];
+	pa->family = p[1];
+	memcpy(pa->src, p + 2, alen);
+	pa->src_port = frame_get16(p + 2 + alen);
+	memcpy(pa->dst, p + 4 + alen, alen);
+	pa->dst_port = frame_get16(p + 4 + 2 * alen);
+	return 0;
+}
+
 /* Decode the long ConnectRequest form, whole frame buffered; drains it. */
 static int
 frame_decode_host(struct evbuffer *in, struct gt_frame *f)
 {
 	uint8_t		 buf[FRAME_CONNECT_MAX];
-	size_t		 total = GT_FRAME_HDR_LEN + (size_t)f->length, i;
+	size_t		 total = GT_FRAME_HDR_LEN + (size_t)f->length, i, ext;
 	uint8_t		 hlen;
+	int		 rc;
 
 	if (evbuffer_copyout(in, buf, total) != (ev_ssize_t)total)
 		return GT_FRAME_NEED_MORE;
 	hlen = buf[12];
+	if ((rc = frame_check_hostlen(f->length, hlen)) != 0)
+		return rc;
 	for (i = 0; i < hlen; i++) {
 		if (!frame_host_char(buf[13 + i]))
 			return GT_FRAME_E_HOST;
+	}
+	ext = total - 13 - hlen;
+	if (ext > 0) {
+		if ((rc = frame_decode_proxy(buf + 13 + hlen, ext,
+		    &f->proxy)) != 0)
+			return rc;
+		f->has_proxy = 1;
 	}
 	memcpy(f->host, buf + 13, hlen);
 	f->host[hlen] = '\0';
@@ -156,8 +211,8 @@ gt_frame_decode(struct evbuffer *in, struct gt_frame *f, uint32_t max_payload)
 		return rc;
 	/* The ConnectRequest host length agrees with the frame length? */
 	if (hdr[1] == GT_FRAME_CONNECT_REQ && len > 6 && got > 12 &&
-	    (hdr[12] == 0 || 7u + hdr[12] != len))
-		return GT_FRAME_E_HOST;
+	    (rc = frame_check_hostlen(len, hdr[12])) != 0)
+		return rc;
 	want = GT_FRAME_HDR_LEN + (size_t)len;
 	if (have < want)
 		return GT_FRAME_NEED_MORE;
@@ -167,6 +222,8 @@ gt_frame_decode(struct evbuffer *in, struct gt_frame *f, uint32_t max_payload)
 	f->port = 0;
 	f->host_len = 0;
 	f->host[0] = '\0';
+	f->has_proxy = 0;
+	memset(&f->proxy, 0, sizeof(f->proxy));
 	f->status = 0;
 	f->has_reason = 0;
 	f->data_len = 0;
@@ -243,6 +300,8 @@ gt_frame_strerror(int rc)
 		return "payload too long for frame type";
 	case GT_FRAME_E_HOST:
 		return "bad host in connect request";
+	case GT_FRAME_E_EXT:
+		return "bad extension in connect request";
 	}
 	return "unknown frame error";
 }
@@ -308,6 +367,43 @@ gt_frame_add_connect_req(struct evbuffer *out, uint32_t id, uint16_t port,
 	buf[12] = (uint8_t)hlen;
 	memcpy(buf + 13, host, hlen);
 	return frame_add(out, buf, GT_FRAME_HDR_LEN + 7 + hlen);
+}
+
+/* Append the long ConnectRequest with the PROXY extension after the host. */
+int
+gt_frame_add_connect_req_proxy(struct evbuffer *out, uint32_t id,
+    uint16_t port, const char *host, const struct gt_proxy_addr *pa)
+{
+	uint8_t		 buf[FRAME_CONNECT_MAX];
+	size_t		 hlen, i, alen, ext;
+	uint8_t		*p;
+
+	if (host == NULL || pa == NULL ||
+	    (pa->version != GT_PROXY_V1 && pa->version != GT_PROXY_V2) ||
+	    (pa->family != 4 && pa->family != 6))
+		return -1;
+	hlen = strnlen(host, GT_HOST_MAX + 1);
+	if (hlen == 0 || hlen > GT_HOST_MAX)
+		return -1;
+	for (i = 0; i < hlen; i++) {
+		if (!frame_host_char((uint8_t)host[i]))
+			return -1;
+	}
+	alen = pa->family == 4 ? 4 : 16;
+	ext = pa->family == 4 ? GT_PROXY_EXT4_LEN : GT_PROXY_EXT6_LEN;
+	frame_put_hdr(buf, GT_FRAME_CONNECT_REQ, (uint32_t)(7 + hlen + ext));
+	frame_put32(buf + 6, id);
+	frame_put16(buf + 10, port);
+	buf[12] = (uint8_t)hlen;
+	memcpy(buf + 13, host, hlen);
+	p = buf + 13 + hlen;
+	p[0] = pa->version;
+	p[1] = pa->family;
+	memcpy(p + 2, pa->src, alen);
+	frame_put16(p + 2 + alen, pa->src_port);
+	memcpy(p + 4 + alen, pa->dst, alen);
+	frame_put16(p + 4 + 2 * alen, pa->dst_port);
+	return frame_add(out, buf, GT_FRAME_HDR_LEN + 7 + hlen + ext);
 }
 
 /* Append a ConnectResponse. */

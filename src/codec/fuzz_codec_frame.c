@@ -47,6 +47,8 @@ fuzz_hash_frame(uint64_t *h, const struct gt_frame *f)
 	v[13] = f->hb_timeout;
 	fuzz_hash(h, v, sizeof(v));
 	fuzz_hash(h, f->host, strlen(f->host));
+	fuzz_hash(h, &f->has_proxy, sizeof(f->has_proxy));
+	fuzz_hash(h, &f->proxy, sizeof(f->proxy));
 }
 
 /* Re-encode f (DATA payload in pay) and check it decodes back the same. */
@@ -62,8 +64,9 @@ fuzz_reencode(const struct gt_frame *f, struct evbuffer *pay)
 		abort();
 	switch (f->type) {
 	case GT_FRAME_CONNECT_REQ:
-		rc = gt_frame_add_connect_req(b, f->id, f->port,
-		    f->host_len ? f->host : NULL);
+		rc = f->has_proxy ? gt_frame_add_connect_req_proxy(b, f->id,
+		    f->port, f->host, &f->proxy) : gt_frame_add_connect_req(b,
+		    f->id, f->port, f->host_len ? f->host : NULL);
 		break;
 	case GT_FRAME_CONNECT_RESP:
 		rc = gt_frame_add_connect_resp(b, f->id, f->status);
@@ -102,7 +105,9 @@ fuzz_reencode(const struct gt_frame *f, struct evbuffer *pay)
 	    g.status != f->status || g.has_reason != f->has_reason ||
 	    g.data_len != f->data_len || g.increment != f->increment ||
 	    g.caps != f->caps || g.window != f->window ||
-	    g.hb_interval != f->hb_interval || g.hb_timeout != f->hb_timeout)
+	    g.hb_interval != f->hb_interval || g.hb_timeout != f->hb_timeout ||
+	    g.has_proxy != f->has_proxy ||
+	    memcmp(&g.proxy, &f->proxy, sizeof(g.proxy)) != 0)
 		abort();
 	if (f->type == GT_FRAME_HELLO ? g.magic != GT_HELLO_MAGIC ||
 	    g.length != 16 : g.magic != f->magic)

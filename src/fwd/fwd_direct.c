@@ -3,7 +3,9 @@
  * endpoint, a dial to the mapping's target, then a relay of the two
  * (src/io/relay.c carries backpressure and half-close both ways), and one
  * teardown every path goes through. The user is not read until the target
- * answers: what the user sends meanwhile waits in the kernel.
+ * answers: what the user sends meanwhile waits in the kernel. A mapping
+ * with proxy_protocol writes the PROXY header to the target first; its
+ * version is taken at accept, so an update applies to new sessions.
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/util.h>
 
@@ -21,6 +24,7 @@
 #include "gt/dialer.h"
 #include "gt/endpoint.h"
 #include "gt/log.h"
+#include "gt/proxy_hdr.h"
 #include "gt/relay.h"
 #include "fwd_local.h"
 
@@ -36,6 +40,8 @@ struct fwd_session {
 	struct gt_relay		*fs_relay;	/* both, once connected */
 	char			 fs_peer[FWD_ADDRSTRLEN];
 	struct sockaddr_storage	 fs_sa;		/* the peer, for the access rule */
+	struct gt_proxy_addr	 fs_pp;		/* the PROXY header's addresses */
+	int			 fs_has_pp;	/* send it to the target first */
 	struct timespec		 fs_start;
 	int			 fs_quiet;	/* logged in aggregate instead */
 };
@@ -90,6 +96,48 @@ fwd_relay_done(struct gt_relay *r, const char *why, void *arg)
 	fwd_session_close(arg, why);
 }
 
+/* Queue s's PROXY header as the first bytes to tgt. 0, or -1. */
+static int
+fwd_direct_proxy_hdr(struct fwd_session *s, struct gt_ep *tgt)
+{
+	uint8_t	hdr[GT_PROXY_HDR_MAX];
+	int	n;
+
+	if ((n = gt_proxy_hdr_encode(&s->fs_pp, hdr, sizeof(hdr))) <= 0 ||
+	    evbuffer_add(gt_ep_output(tgt), hdr, (size_t)n) != 0)
+		return -1;
+	gt_ep_kick(tgt);
+	return 0;
+}
+
+/*
+ * The PROXY header's addresses of the connection fd when fm wants one:
+ * the user (peer) and the public listener's address (local). 0 when none
+ * is wanted or it is filled in, -1 when the addresses cannot be had (the
+ * session is refused rather than sent without the header it was promised).
+ */
+int
+fwd_proxy_addr(const struct fwd_map *fm, evutil_socket_t fd,
+    struct gt_proxy_addr *pa, int *has)
+{
+	struct sockaddr_storage	 peer, local;
+	socklen_t		 pl = sizeof(peer), ll = sizeof(local);
+	int			 v;
+
+	*has = 0;
+	v = gt_proxy_version_parse(fm->fm_map.proxy_protocol);
+	if (v <= 0)
+		return 0;
+	if (fd == -1 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &pl) == -1 ||
+	    getsockname(fd, (struct sockaddr *)&local, &ll) == -1 ||
+	    gt_proxy_addr_set(pa, v, (struct sockaddr *)&peer,
+	    (struct sockaddr *)&local) == -1)
+		return -1;
+	*has = 1;
+	return 0;
+}
+
 /* The dial ended: relay the user to the target, or give up. */
 static void
 fwd_dial_done(evutil_socket_t fd, int err, const char *why, void *arg)
@@ -112,6 +160,12 @@ fwd_dial_done(evutil_socket_t fd, int err, const char *why, void *arg)
 	if ((tgt = gt_ep_plain_open(fm->fm_fwd->fw_base, fd, NULL,
 	    NULL)) == NULL) {
 		fwd_session_close(s, "out of memory");
+		return;
+	}
+	/* The header goes before anything the relay moves (splice waits for an empty output). */
+	if (s->fs_has_pp && fwd_direct_proxy_hdr(s, tgt) == -1) {
+		gt_ep_free(tgt);
+		fwd_session_close(s, "cannot write the PROXY header");
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->fs_start);
@@ -151,6 +205,10 @@ fwd_direct_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	gt_counters_begin(s->fs_ctr);
 	if ((s->fs_pub = gt_ep_plain_open(fw->fw_base, fd, NULL, NULL)) == NULL) {
 		fwd_session_close(s, "out of memory");
+		return;
+	}
+	if (fwd_proxy_addr(fm, fd, &s->fs_pp, &s->fs_has_pp) == -1) {
+		fwd_session_close(s, "no addresses for the PROXY header");
 		return;
 	}
 	/* Nothing is read from the user before the target answers. */

@@ -21,6 +21,7 @@ struct event;
 struct evconnlistener;
 struct gt_accept_pause;
 struct fwd_session;
+struct gt_proxy_addr;
 
 TAILQ_HEAD(fwd_sessions, fwd_session);
 
@@ -77,6 +78,9 @@ void	fwd_loop_note(struct fwd_map *);
 void	fwd_session_delta(int delta, void *arg);
 
 /* fwd_direct.c */
+/* fd's PROXY header addresses when fm's proxy_protocol wants one (*has). -1: none to be had. */
+int	fwd_proxy_addr(const struct fwd_map *, evutil_socket_t,
+	    struct gt_proxy_addr *, int *has);
 void	fwd_direct_accept(struct fwd_map *, evutil_socket_t, const char *peer);
 void	fwd_direct_close_all(struct fwd_map *);
 size_t	fwd_direct_buffered(const struct fwd_map *);

@@ -11,6 +11,7 @@
 #include "gt/endpoint.h"
 #include "gt/log.h"
 #include "gt/mux.h"
+#include "gt/proxy_hdr.h"
 #include "gt/registry.h"
 #include "fwd_local.h"
 
@@ -22,6 +23,8 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	struct gt_registry *reg = fm->fm_fwd->fw_reg;
 	struct gt_mux *mux = NULL;
 	struct gt_ep *ep;
+	struct gt_proxy_addr pa;
+	int has_pa;
 	char label[FWD_ADDRSTRLEN + 32];
 
 	if (reg != NULL)
@@ -39,6 +42,13 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 		evutil_closesocket(fd);
 		return;
 	}
+	/* The version is the mapping's now: an update applies to new sessions. */
+	if (fwd_proxy_addr(fm, fd, &pa, &has_pa) == -1) {
+		log_info("fwd", "port %u: %s closed: no addresses for the "
+		    "PROXY header", m->source_port, peer);
+		evutil_closesocket(fd);
+		return;
+	}
 	snprintf(label, sizeof(label), "port %u from %s", m->source_port, peer);
 	if ((ep = gt_ep_plain_open(fm->fm_fwd->fw_base, fd, NULL, NULL)) == NULL) {
 		log_warnx("fwd", "port %u: %s dropped: out of memory",
@@ -46,8 +56,8 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 		return;
 	}
 	/* The mux owns ep from here, and frees it itself on failure. */
-	if (gt_mux_open(mux, ep, m->target_host, m->target_port, fm->fm_ctr,
-	    label) == -1)
+	if (gt_mux_open(mux, ep, m->target_host, m->target_port,
+	    has_pa ? &pa : NULL, fm->fm_ctr, label) == -1)
 		log_info("fwd", "port %u: %s closed: the tunnel is closing",
 		    m->source_port, peer);
 }

@@ -49,10 +49,17 @@ fuzz_closed_cb(struct gt_mux *m, const char *why, void *arg)
 	e->closed = 1;
 }
 
+/* A public user's addresses, for the server role's PROXY extension. */
+static const struct gt_proxy_addr fuzz_pp = {
+	.version = GT_PROXY_V2, .family = 4,
+	.src = { 127, 0, 0, 2 }, .dst = { 127, 0, 0, 1 },
+	.src_port = 40000, .dst_port = 8000,
+};
+
 /* Client role: answer a ConnectRequest with a memory target, or refuse it. */
 static void
 fuzz_connect_cb(struct gt_mux *m, uint32_t id, const char *host,
-    uint16_t port, void *arg)
+    uint16_t port, const struct gt_proxy_addr *pp, void *arg)
 {
 	struct fuzz_env	*e = arg;
 	struct gt_ep	*ep;
@@ -66,6 +73,15 @@ fuzz_connect_cb(struct gt_mux *m, uint32_t id, const char *host,
 	e->naccepted++;
 	if (port & 1)
 		gt_ep_mem_block(ep, 1);
+	/* gt-client's order: the PROXY header precedes every stream byte. */
+	if (pp != NULL) {
+		uint8_t	hdr[GT_PROXY_HDR_MAX];
+		int	n = gt_proxy_hdr_encode(pp, hdr, sizeof(hdr));
+
+		if (n <= 0 || evbuffer_add(gt_ep_output(ep), hdr,
+		    (size_t)n) != 0)
+			abort();
+	}
 	/* The target greets first, as SSH servers do. */
 	gt_ep_mem_feed(ep, "SSH-2.0-fuzz\r\n", 14, 0);
 	(void)gt_mux_accept(m, id, ep);
@@ -123,10 +139,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((e.mux = gt_mux_new(e.base, e.tun, &p, &cbs, &e)) == NULL)
 		abort();
 
-	/* The peer's Hello, so that the extension frames are in effect. */
+	/*
+	 * The peer's Hello, so that the extension frames are in effect (caps
+	 * from ctl's low bits; ERRCODES brings PROXY along).
+	 */
 	if (ctl & 0x40) {
 		if ((hello = evbuffer_new()) == NULL ||
-		    gt_frame_add_hello(hello, ctl & 0x7, 16384, 10, 30) != 0)
+		    gt_frame_add_hello(hello, (ctl & 0x7) |
+		    ((ctl & 0x4) ? GT_CAP_PROXY : 0), 16384, 10, 30) != 0)
 			abort();
 		n = evbuffer_get_length(hello);
 		gt_ep_mem_feed(e.tun, evbuffer_pullup(hello, -1), n, 0);
@@ -143,7 +163,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Something for the mux to send once the stream is connected. */
 		gt_ep_mem_feed(ep, "0123456789abcdef", 16, 0);
 		if (gt_mux_open(e.mux, ep, i & 2 ? "localhost" : "127.0.0.1",
-		    (uint16_t)(8000 + i), NULL, "fuzz") != 0)
+		    (uint16_t)(8000 + i), (i & 4) ? &fuzz_pp : NULL, NULL,
+		    "fuzz") != 0)
 			break;
 	}
 	fuzz_settle(&e);

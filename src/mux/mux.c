@@ -74,6 +74,7 @@ struct mux_stream {
 	uint32_t			 s_consumed;	/* written to the endpoint, not yet granted */
 	size_t				 s_base_pend;	/* base mode: bytes counted in m_base_pend */
 	size_t				 s_inlen;	/* read, not yet sent: counted in m_rd_pend */
+	size_t				 s_preout;	/* output queued before attach (a PROXY header): not the peer's bytes */
 	unsigned			 s_local_eof:1,	/* the endpoint said EOF */
 					 s_sent_shut:1,	/* we sent SHUTDOWN */
 					 s_peer_shut:1,	/* peer sent SHUTDOWN */
@@ -155,7 +156,7 @@ static void	mux_destroy(struct gt_mux *);
  * through a limiter keyed by its address (log.h): a flood of hellos or of
  * bad tunnels costs a few lines, not megabytes.
  */
-static struct gt_logrl	mux_rl_hello, mux_rl_proto;
+static struct gt_logrl	mux_rl_hello, mux_rl_proto, mux_rl_noproxy;
 static void	mux_rx_update(struct gt_mux *);
 static void	stream_teardown(struct mux_stream *, const char *, int);
 static void	stream_ep_cb(struct gt_ep *, enum gt_ep_ev, void *);
@@ -464,6 +465,7 @@ stream_attach(struct mux_stream *s, struct gt_ep *ep)
 	gt_ep_setcb(ep, stream_ep_cb, s);
 	gt_ep_set_halfclose(ep, 1);
 	gt_ep_set_lowat(ep, 0);		/* DRAINED: all written */
+	s->s_preout = evbuffer_get_length(gt_ep_output(ep));
 	if (evbuffer_add_cb(gt_ep_output(ep), stream_outbuf_cb, s) == NULL)
 		return -1;
 	stream_read_update(s);
@@ -576,6 +578,13 @@ stream_outbuf_cb(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 	size_t			 n = info->n_deleted;
 
 	(void)buf;
+	/* What the owner queued before us earns the peer no credit. */
+	if (s->s_preout > 0) {
+		size_t k = n < s->s_preout ? n : s->s_preout;
+
+		s->s_preout -= k;
+		n -= k;
+	}
 	if (n == 0 || m->m_closed)
 		return;
 	mux_enter(m);
@@ -839,6 +848,13 @@ mux_on_connect_req(struct gt_mux *m, const struct gt_frame *f)
 		mux_fail_proto(m, "ConnectRequest sent to the server");
 		return -1;
 	}
+	/* The extension exists only for a peer that negotiated it. */
+	if (f->has_proxy && !(m->m_got_hello &&
+	    (m->m_peer_caps & GT_CAP_PROXY))) {
+		mux_fail_proto(m, "ConnectRequest extension without the "
+		    "PROXY capability");
+		return -1;
+	}
 	if (mux_lookup(m, f->id) != NULL) {
 		mux_fail_proto(m, "ConnectRequest for live conn ID %u", f->id);
 		return -1;
@@ -854,7 +870,8 @@ mux_on_connect_req(struct gt_mux *m, const struct gt_frame *f)
 		    GT_STATUS_RESOURCE : GT_STATUS_FAILED));
 	}
 	if (m->m_cbs.connect_request != NULL)
-		m->m_cbs.connect_request(m, f->id, f->host, f->port, m->m_arg);
+		m->m_cbs.connect_request(m, f->id, f->host, f->port,
+		    f->has_proxy ? &f->proxy : NULL, m->m_arg);
 	else
 		gt_mux_refuse(m, f->id, GT_STATUS_DENIED);
 	return 0;
@@ -1324,11 +1341,13 @@ gt_mux_free(struct gt_mux *m)
 
 int
 gt_mux_open(struct gt_mux *m, struct gt_ep *ep, const char *host,
-    uint16_t port, struct gt_counters *ctr, const char *label)
+    uint16_t port, const struct gt_proxy_addr *pp, struct gt_counters *ctr,
+    const char *label)
 {
 	struct mux_stream	*s;
 	struct timeval		 tv = { m->m_connect_timeout, 0 };
 	uint32_t		 id;
+	int			 rc;
 
 	if (m->m_closed || m->m_role != GT_MUX_SERVER) {
 		gt_ep_free(ep);
@@ -1355,8 +1374,18 @@ gt_mux_open(struct gt_mux *m, struct gt_ep *ep, const char *host,
 		return -1;
 	}
 	/* The user's bytes wait in the kernel until the client has connected. */
-	if (mux_sent(m, gt_frame_add_connect_req(mux_out(m), id, port,
-	    host)) == -1)
+	if (pp != NULL && (s->s_caps & GT_CAP_PROXY))
+		rc = gt_frame_add_connect_req_proxy(mux_out(m), id, port, host,
+		    pp);
+	else {
+		if (pp != NULL)
+			gt_log_rl(&mux_rl_noproxy, GT_LOG_WARN, "mux",
+			    m->m_peer_host, "tunnel %s: peer lacks the PROXY "
+			    "capability: %s gets no PROXY header", m->m_name,
+			    label ? label : "a session");
+		rc = gt_frame_add_connect_req(mux_out(m), id, port, host);
+	}
+	if (mux_sent(m, rc) == -1)
 		return -1;	/* the tunnel ended; its reaper frees the stream */
 	evtimer_add(s->s_timer, &tv);
 	log_info("mux", "session opened: tunnel %s id %u %s -> %s:%u", m->m_name,

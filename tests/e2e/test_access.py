@@ -288,7 +288,7 @@ def test_reload_and_errors():
             ({"max_connections": -1}, "max_connections"),
             ({"max_connections": 1000001}, "max_connections"),
             ({"bandwidth_limit": 1000}, "bandwidth_limit"),
-            ({"proxy_protocol": "v2"}, "proxy_protocol"),
+            ({"proxy_protocol": "v3"}, "proxy_protocol"),
             ({"colour": "red"}, "colour")]:
         body["port"] = port
         st, _, j = update(srv, **body)

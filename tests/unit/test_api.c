@@ -297,7 +297,8 @@ test_edge_fields(void **state)
 		"\"access_ips\":\"\"", "\"access_ips\":\"[]\"",
 		"\"access_ips\":\" [ ] \"", "\"access_ips\":[]",
 		"\"max_connections\":0", "\"max_connections\":1000000",
-		"\"proxy_protocol\":\"\"",
+		"\"proxy_protocol\":\"\"", "\"proxy_protocol\":\"v1\"",
+		"\"proxy_protocol\":\"v2\"", "\"proxy_protocol\":null",
 		"\"bandwidth_limit\":0,\"access_rule\":\"disabled\",\"access_ips\":\"[]\","
 		"\"max_connections\":0,\"proxy_protocol\":\"\"",
 	};
@@ -307,9 +308,15 @@ test_edge_fields(void **state)
 		{ "\"bandwidth_limit\":1024", "bandwidth_limit" },
 		{ "\"bandwidth_limit\":\"0\"", "bandwidth_limit" },
 		{ "\"bandwidth_limit\":0.0", "bandwidth_limit" },
-		{ "\"proxy_protocol\":\"v1\"", "proxy_protocol" },
-		{ "\"proxy_protocol\":\"v2\"", "proxy_protocol" },
 	}, bad[] = {
+		{ "\"proxy_protocol\":\"v3\"", "proxy_protocol" },
+		{ "\"proxy_protocol\":\"V1\"", "proxy_protocol" },
+		{ "\"proxy_protocol\":\"v1 \"", "proxy_protocol" },
+		{ "\"proxy_protocol\":\"v2\\n\"", "proxy_protocol" },
+		{ "\"proxy_protocol\":\"1\"", "proxy_protocol" },
+		{ "\"proxy_protocol\":2", "proxy_protocol" },
+		{ "\"proxy_protocol\":true", "proxy_protocol" },
+		{ "\"proxy_protocol\":[\"v1\"]", "proxy_protocol" },
 		{ "\"access_rule\":\"allow\"", "access_rule" },
 		{ "\"access_rule\":\"Whitelist\"", "access_rule" },
 		{ "\"access_rule\":false", "access_rule" },
@@ -373,6 +380,13 @@ test_edge_fields(void **state)
 	assert_int_equal(m.access_rule, GT_ACCESS_BLACKLIST);
 	assert_int_equal(m.n_access_ips, 2);
 	assert_int_equal(m.access_ips[1].prefix, 8);
+	/* proxy_protocol is stored as sent; absent is "". */
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
+	    "\"proxy_protocol\":\"v2\"}", 0, &m, msg, sizeof(msg)), 0);
+	assert_string_equal(m.proxy_protocol, "v2");
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\"}", 0,
+	    &m, msg, sizeof(msg)), 0);
+	assert_string_equal(m.proxy_protocol, "");
 	/* A whitelist with no entries is allowed (it admits nobody). */
 	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
 	    "\"access_rule\":\"whitelist\"}", 0, &m, msg, sizeof(msg)), 0);
@@ -437,6 +451,20 @@ test_update(void **state)
 	assert_string_equal(m.target_host, "10.1.1.1");
 	assert_int_equal(m.target_port, 81);
 	assert_int_equal(m.max_connections, 0);
+	/* proxy_protocol: set, kept when absent, cleared with "". */
+	assert_int_equal(update("{\"port\":10001,\"proxy_protocol\":\"v1\"}",
+	    &old, &m, msg, sizeof(msg)), 0);
+	assert_string_equal(m.proxy_protocol, "v1");
+	old = m;
+	assert_int_equal(update("{\"port\":10001,\"target_port\":82}", &old, &m,
+	    msg, sizeof(msg)), 0);
+	assert_string_equal(m.proxy_protocol, "v1");
+	assert_int_equal(update("{\"port\":10001,\"proxy_protocol\":\"\"}",
+	    &old, &m, msg, sizeof(msg)), 0);
+	assert_string_equal(m.proxy_protocol, "");
+	assert_int_equal(update("{\"port\":10001,\"proxy_protocol\":\"v9\"}",
+	    &old, &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "proxy_protocol"));
 	/* refusals name the field */
 	assert_int_equal(update("{\"port\":10001,\"colour\":1}", &old, &m, msg,
 	    sizeof(msg)), 400);

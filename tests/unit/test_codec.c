@@ -81,7 +81,8 @@ static struct vec vecs[] = {
 	{ "keepalive", { .type = GT_FRAME_KEEPALIVE, .length = 0 }, NULL, 0, 0,
 	    w_keepalive, sizeof(w_keepalive) },
 	{ "hello", { .type = GT_FRAME_HELLO, .length = 16,
-	    .magic = GT_HELLO_MAGIC, .caps = GT_CAP_ALL,
+	    .magic = GT_HELLO_MAGIC,
+	    .caps = GT_CAP_FLOW | GT_CAP_HALFCLOSE | GT_CAP_ERRCODES,
 	    .window = GT_WINDOW_DEFAULT, .hb_interval = 10, .hb_timeout = 30 },
 	    NULL, 0, 0, w_hello, sizeof(w_hello) },
 	{ "window", { .type = GT_FRAME_WINDOW, .length = 8, .id = 5,
@@ -559,7 +560,9 @@ test_length_errors(void **state)
 	expect_hdr_error(GT_FRAME_CONNECT_REQ, 5, GT_FRAME_E_SHORT);
 	expect_hdr_error(GT_FRAME_CONNECT_REQ, 6, GT_FRAME_NEED_MORE);
 	expect_hdr_error(GT_FRAME_CONNECT_REQ, 262, GT_FRAME_NEED_MORE);
-	expect_hdr_error(GT_FRAME_CONNECT_REQ, 263, GT_FRAME_E_LONG);
+	/* 255-byte host and an IPv6 PROXY extension: the longest. */
+	expect_hdr_error(GT_FRAME_CONNECT_REQ, 300, GT_FRAME_NEED_MORE);
+	expect_hdr_error(GT_FRAME_CONNECT_REQ, 301, GT_FRAME_E_LONG);
 	expect_hdr_error(GT_FRAME_CONNECT_RESP, 4, GT_FRAME_E_SHORT);
 	expect_hdr_error(GT_FRAME_CONNECT_RESP, 0, GT_FRAME_E_SHORT);
 	expect_hdr_error(GT_FRAME_CONNECT_RESP, 6, GT_FRAME_E_LONG);
@@ -645,6 +648,171 @@ test_host_errors(void **state)
 	evbuffer_free(b);
 }
 
+/* ConnectRequest(id 3, port 80, "web") + PROXY v1, 127.0.0.2:40000 -> 127.0.0.1:8080. */
+static const uint8_t w_creq_pp4[] = {
+	0x01, 0x01, 0x00, 0x00, 0x00, 0x18, 0x00, 0x00, 0x00, 0x03, 0x00, 0x50,
+	0x03, 'w', 'e', 'b',
+	0x01, 0x04, 0x7f, 0x00, 0x00, 0x02, 0x9c, 0x40,
+	0x7f, 0x00, 0x00, 0x01, 0x1f, 0x90 };
+/* ConnectRequest(id 4, port 443, "db") + PROXY v2, [2001:db8::1]:51000 -> [2001:db8::2]:443. */
+static const uint8_t w_creq_pp6[] = {
+	0x01, 0x01, 0x00, 0x00, 0x00, 0x2f, 0x00, 0x00, 0x00, 0x04, 0x01, 0xbb,
+	0x02, 'd', 'b',
+	0x02, 0x06,
+	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
+	0xc7, 0x38,
+	0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02,
+	0x01, 0xbb };
+
+static const struct gt_proxy_addr pp4 = {
+	.version = GT_PROXY_V1, .family = 4,
+	.src = { 127, 0, 0, 2 }, .dst = { 127, 0, 0, 1 },
+	.src_port = 40000, .dst_port = 8080,
+};
+static const struct gt_proxy_addr pp6 = {
+	.version = GT_PROXY_V2, .family = 6,
+	.src = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 },
+	.dst = { 0x20, 0x01, 0x0d, 0xb8, [15] = 2 },
+	.src_port = 51000, .dst_port = 443,
+};
+
+/* The PROXY extension of ConnectRequest: exact bytes, fields back, every split. */
+static void
+test_proxy_ext(void **state)
+{
+	static const struct {
+		const uint8_t			*wire;
+		size_t				 len;
+		const struct gt_proxy_addr	*pa;
+		uint32_t			 id;
+		uint16_t			 port;
+		const char			*host;
+	} v[] = {
+		{ w_creq_pp4, sizeof(w_creq_pp4), &pp4, 3, 80, "web" },
+		{ w_creq_pp6, sizeof(w_creq_pp6), &pp6, 4, 443, "db" },
+	};
+	struct evbuffer	*b;
+	struct gt_frame	 f;
+	size_t		 i, cut;
+
+	(void)state;
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		b = evbuffer_new();
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, v[i].id,
+		    v[i].port, v[i].host, v[i].pa), 0);
+		assert_buf_eq(b, v[i].wire, v[i].len);
+		memset(&f, 0xa5, sizeof(f));
+		assert_int_equal(gt_frame_decode(b, &f, MAXP), GT_FRAME_OK);
+		assert_int_equal(evbuffer_get_length(b), 0);
+		assert_int_equal(f.type, GT_FRAME_CONNECT_REQ);
+		assert_int_equal(f.id, v[i].id);
+		assert_int_equal(f.port, v[i].port);
+		assert_string_equal(f.host, v[i].host);
+		assert_int_equal(f.has_proxy, 1);
+		assert_memory_equal(&f.proxy, v[i].pa, sizeof(f.proxy));
+		/* Every split point: nothing until the last byte. */
+		for (cut = 0; cut < v[i].len; cut++) {
+			evbuffer_drain(b, evbuffer_get_length(b));
+			evbuffer_add(b, v[i].wire, cut);
+			assert_int_equal(gt_frame_decode(b, &f, MAXP),
+			    GT_FRAME_NEED_MORE);
+			assert_int_equal(evbuffer_get_length(b), cut);
+			evbuffer_add(b, v[i].wire + cut, v[i].len - cut);
+			assert_int_equal(gt_frame_decode(b, &f, MAXP),
+			    GT_FRAME_OK);
+			assert_int_equal(f.has_proxy, 1);
+			assert_int_equal(f.proxy.src_port, v[i].pa->src_port);
+		}
+		evbuffer_free(b);
+	}
+	/* A plain long form after one with the extension says none. */
+	b = evbuffer_new();
+	assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 1, "a", &pp6), 0);
+	assert_int_equal(gt_frame_add_connect_req(b, 2, 2, "b"), 0);
+	assert_int_equal(gt_frame_decode(b, &f, MAXP), GT_FRAME_OK);
+	assert_int_equal(f.has_proxy, 1);
+	assert_int_equal(gt_frame_decode(b, &f, MAXP), GT_FRAME_OK);
+	assert_int_equal(f.has_proxy, 0);
+	assert_int_equal(f.proxy.family, 0);
+	/* The longest ConnectRequest: 255-byte host, IPv6 extension. */
+	{
+		char host[GT_HOST_MAX + 1];
+
+		memset(host, 'h', GT_HOST_MAX);
+		host[GT_HOST_MAX] = '\0';
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 9, 9, host,
+		    &pp6), 0);
+		assert_int_equal(evbuffer_get_length(b), 6 + 300);
+		assert_int_equal(gt_frame_decode(b, &f, MAXP), GT_FRAME_OK);
+		assert_int_equal(f.length, 300);
+		assert_int_equal(f.host_len, 255);
+		assert_memory_equal(&f.proxy, &pp6, sizeof(pp6));
+	}
+	evbuffer_free(b);
+}
+
+/* Decode p (n bytes) and expect rc; an error leaves the buffer untouched. */
+static void
+expect_rc(const uint8_t *p, size_t n, int rc)
+{
+	struct evbuffer	*b;
+	struct gt_frame	 f;
+
+	if (rc != GT_FRAME_OK) {
+		expect_error(p, n, MAXP, rc);
+		return;
+	}
+	b = buf_of(p, n);
+	assert_int_equal(gt_frame_decode(b, &f, MAXP), GT_FRAME_OK);
+	assert_int_equal(evbuffer_get_length(b), 0);
+	assert_int_equal(f.has_proxy, 1);
+	evbuffer_free(b);
+}
+
+/* The extension is decoded strictly: size, version, family. */
+static void
+test_proxy_ext_errors(void **state)
+{
+	uint8_t	c[64];	/* the largest: 16 + 40 */
+	size_t	n;
+	int	x;
+
+	(void)state;
+	/* Version byte: only 1 and 2. */
+	for (x = 0; x < 256; x++) {
+		memcpy(c, w_creq_pp4, sizeof(w_creq_pp4));
+		c[16] = (uint8_t)x;
+		expect_rc(c, sizeof(w_creq_pp4),
+		    x == 1 || x == 2 ? GT_FRAME_OK : GT_FRAME_E_EXT);
+	}
+	/* Family byte: 4 with 14 bytes, 6 with 38, nothing else. */
+	for (x = 0; x < 256; x++) {
+		memcpy(c, w_creq_pp4, sizeof(w_creq_pp4));
+		c[17] = (uint8_t)x;
+		expect_rc(c, sizeof(w_creq_pp4),
+		    x == 4 ? GT_FRAME_OK : GT_FRAME_E_EXT);
+		memcpy(c, w_creq_pp6, sizeof(w_creq_pp6));
+		c[16] = (uint8_t)x;
+		expect_rc(c, sizeof(w_creq_pp6),
+		    x == 6 ? GT_FRAME_OK : GT_FRAME_E_EXT);
+	}
+	/*
+	 * Any other size after the host is a host length that disagrees with
+	 * the frame, told by the host length byte before the rest arrives.
+	 */
+	for (n = 1; n <= 40; n++) {
+		if (n == 14 || n == 38)
+			continue;
+		memset(c, 0, sizeof(c));
+		memcpy(c, w_creq_pp4, 16);	/* through the host "web" */
+		c[5] = (uint8_t)(7 + 3 + n);
+		c[16] = 1;
+		c[17] = 4;
+		expect_error(c, 16 + n, MAXP, GT_FRAME_E_HOST);
+		expect_error(c, 13, MAXP, GT_FRAME_E_HOST);
+	}
+}
+
 /* Encoders refuse bad arguments and then append nothing. */
 static void
 test_encoder_errors(void **state)
@@ -679,6 +847,31 @@ test_encoder_errors(void **state)
 	assert_int_equal(gt_frame_add_hello(NULL, 0, 0, 0, 0), -1);
 	assert_int_equal(gt_frame_add_window(NULL, 1, 1), -1);
 	assert_int_equal(gt_frame_add_shutdown(NULL, 1), -1);
+	{
+		struct gt_proxy_addr bad = pp4;
+
+		assert_int_equal(gt_frame_add_connect_req_proxy(NULL, 1, 22,
+		    "a", &pp4), -1);
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22,
+		    NULL, &pp4), -1);
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22,
+		    "a", NULL), -1);
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22,
+		    "a b", &pp4), -1);
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22,
+		    host, &pp4), -1);	/* 256 chars */
+		bad.version = 0;
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22,
+		    "a", &bad), -1);
+		bad.version = 3;
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22,
+		    "a", &bad), -1);
+		bad = pp4;
+		bad.family = 5;
+		assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22,
+		    "a", &bad), -1);
+		assert_int_equal(evbuffer_get_length(b), 0);
+	}
 
 	/* Boundaries that are fine. */
 	host[GT_HOST_MAX] = '\0';
@@ -703,7 +896,7 @@ test_strings(void **state)
 	unsigned t;
 
 	(void)state;
-	for (rc = GT_FRAME_E_HOST; rc <= GT_FRAME_OK; rc++) {
+	for (rc = GT_FRAME_E_MIN; rc <= GT_FRAME_OK; rc++) {
 		assert_non_null(gt_frame_strerror(rc));
 		assert_true(strlen(gt_frame_strerror(rc)) > 0);
 		for (rc2 = rc + 1; rc2 <= GT_FRAME_OK; rc2++)
@@ -738,6 +931,8 @@ main(void)
 		cmocka_unit_test(test_length_errors),
 		cmocka_unit_test(test_host_errors),
 		cmocka_unit_test(test_encoder_errors),
+		cmocka_unit_test(test_proxy_ext),
+		cmocka_unit_test(test_proxy_ext_errors),
 		cmocka_unit_test(test_strings),
 	};
 

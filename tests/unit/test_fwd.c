@@ -629,8 +629,10 @@ gt_registry_pick(struct gt_registry *reg, const char *name)
 /* Stub: take the public socket over. */
 int
 gt_mux_open(struct gt_mux *mux, struct gt_ep *ep, const char *host,
-    uint16_t port, struct gt_counters *ctr, const char *label)
+    uint16_t port, const struct gt_proxy_addr *pp, struct gt_counters *ctr,
+    const char *label)
 {
+	(void)pp;
 	assert_ptr_equal(mux, &stub_mux_obj);
 	stub.nopen++;
 	snprintf(stub.host, sizeof(stub.host), "%s", host);

@@ -75,12 +75,13 @@ cond_tunnel_ready(void *arg)
 /* Client role: dial what the server asks for (the test's echo target). */
 static void
 tunnel_connect_req(struct gt_mux *mux, uint32_t id, const char *host,
-    uint16_t port, void *arg)
+    uint16_t port, const struct gt_proxy_addr *pp, void *arg)
 {
 	struct tunnel *tn = arg;
 	struct sockaddr_in sin;
 	int fd;
 
+	(void)pp;
 	tn->nreq++;
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;

@@ -43,6 +43,8 @@ struct env {
 	int			 ntargets;
 	char			 last_host[256];
 	uint16_t		 last_port;
+	int			 got_pp;	/* the last request had the extension */
+	struct gt_proxy_addr	 last_pp;
 };
 
 static struct env E;
@@ -97,13 +99,16 @@ closed_cb(struct gt_mux *m, const char *why, void *arg)
 /* The client role's target "dial": a socketpair whose far end the test keeps. */
 static void
 connect_request_cb(struct gt_mux *m, uint32_t id, const char *host,
-    uint16_t port, void *arg)
+    uint16_t port, const struct gt_proxy_addr *pp, void *arg)
 {
 	int fds[2];
 
 	(void)arg;
 	snprintf(E.last_host, sizeof(E.last_host), "%s", host);
 	E.last_port = port;
+	E.got_pp = pp != NULL;
+	if (pp != NULL)
+		E.last_pp = *pp;
 	if (E.ignore)
 		return;
 	if (E.refuse) {
@@ -113,8 +118,20 @@ connect_request_cb(struct gt_mux *m, uint32_t id, const char *host,
 	mkpair(fds);
 	assert_true(E.ntargets < MAXS);
 	E.target_fd[E.ntargets++] = fds[1];
-	assert_int_equal(gt_mux_accept(m, id,
-	    gt_ep_plain_open(E.base, fds[0], NULL, NULL)), 0);
+	{
+		struct gt_ep	*ep = gt_ep_plain_open(E.base, fds[0], NULL, NULL);
+		uint8_t		 hdr[GT_PROXY_HDR_MAX];
+		int		 n;
+
+		/* gt-client's order: the header, then the stream's bytes. */
+		if (pp != NULL) {
+			n = gt_proxy_hdr_encode(pp, hdr, sizeof(hdr));
+			assert_true(n > 0);
+			assert_int_equal(evbuffer_add(gt_ep_output(ep), hdr,
+			    (size_t)n), 0);
+		}
+		assert_int_equal(gt_mux_accept(m, id, ep), 0);
+	}
 }
 
 /* Make a mux over one end of a socketpair. */
@@ -186,7 +203,7 @@ open_stream(struct gt_counters *ctr, const char *host, uint16_t port)
 
 	mkpair(fds);
 	assert_int_equal(gt_mux_open(E.srv.mux,
-	    gt_ep_plain_open(E.base, fds[0], NULL, NULL), host, port, ctr,
+	    gt_ep_plain_open(E.base, fds[0], NULL, NULL), host, port, NULL, ctr,
 	    "test"), 0);
 	return fds[1];
 }
@@ -317,6 +334,106 @@ test_bulk_both_ways(void **state)
 	WAIT_UNTIL(ctr->active == 0 && gt_mux_streams(E.srv.mux) == 0 &&
 	    gt_mux_streams(E.cli.mux) == 0, 5);
 	gt_counters_unref(ctr);
+	teardown_tunnel();
+}
+
+/* Read exactly n bytes from fd, pumping the loop. */
+static void
+read_n(int fd, void *buf, size_t n)
+{
+	size_t	got = 0;
+	ssize_t	r;
+	double	dl = now_s() + 5;
+
+	while (got < n) {
+		r = read(fd, (char *)buf + got, n - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r == 0)
+			fail_msg("EOF after %zu of %zu bytes", got, n);
+		if (now_s() > dl)
+			fail_msg("%zu of %zu bytes", got, n);
+		pump();
+	}
+}
+
+/*
+ * The PROXY extension crosses the tunnel when both ends have GT_CAP_PROXY:
+ * the client gets the addresses, its target the header before the data
+ * (test_mux_bounds checks the header earns no credit). Without the bit:
+ * no extension, the stream works as before.
+ */
+static void
+test_proxy_ext(void **state)
+{
+	static const struct gt_proxy_addr pp = {
+		.version = GT_PROXY_V1, .family = 4,
+		.src = { 127, 0, 0, 2 }, .dst = { 127, 0, 0, 1 },
+		.src_port = 40000, .dst_port = 8080,
+	};
+	static const char line[] = "PROXY TCP4 127.0.0.2 127.0.0.1 40000 8080\r\n";
+	uint32_t	 caps[2] = { GT_CAP_ALL, GT_CAP_ALL & ~GT_CAP_PROXY };
+	char		 buf[256];
+	int		 user, i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		setup_tunnel(GT_CAP_ALL, caps[i], 5);
+		{
+			int fds[2];
+
+			mkpair(fds);
+			assert_int_equal(gt_mux_open(E.srv.mux,
+			    gt_ep_plain_open(E.base, fds[0], NULL, NULL),
+			    "127.0.0.1", 22, &pp, NULL, "test"), 0);
+			user = fds[1];
+		}
+		WAIT_UNTIL(E.ntargets == 1, 5);
+		assert_int_equal(E.got_pp, i == 0);
+		if (i == 0) {
+			assert_memory_equal(&E.last_pp, &pp, sizeof(pp));
+			read_n(E.target_fd[0], buf, sizeof(line) - 1);
+			assert_memory_equal(buf, line, sizeof(line) - 1);
+		}
+		assert_int_equal(write(user, "data", 4), 4);
+		read_n(E.target_fd[0], buf, 4);
+		assert_memory_equal(buf, "data", 4);
+		assert_int_equal(write(E.target_fd[0], "back", 4), 4);
+		read_n(user, buf, 4);
+		assert_memory_equal(buf, "back", 4);
+		close(user);
+		teardown_tunnel();
+	}
+}
+
+/* A ConnectRequest extension from a peer that never offered the bit ends the tunnel. */
+static void
+test_proxy_ext_unasked(void **state)
+{
+	static const struct gt_proxy_addr pp = {
+		.version = GT_PROXY_V2, .family = 4,
+		.src = { 10, 0, 0, 1 }, .dst = { 10, 0, 0, 2 },
+		.src_port = 1, .dst_port = 2,
+	};
+	struct evbuffer	*b;
+	int		 fds[2];
+
+	(void)state;
+	memset(&E, 0, sizeof(E));
+	E.base = event_base_new();
+	mkpair(fds);
+	mkmux(fds[1], GT_MUX_CLIENT, GT_CAP_ALL, &E.cli, 0, 0, 0);
+	/* A base server (no hello) sends the extended form anyway. */
+	b = evbuffer_new();
+	assert_int_equal(gt_frame_add_connect_req_proxy(b, 1, 22, "127.0.0.1",
+	    &pp), 0);
+	assert_int_equal(write(fds[0], evbuffer_pullup(b, -1),
+	    evbuffer_get_length(b)), (ssize_t)evbuffer_get_length(b));
+	evbuffer_free(b);
+	WAIT_UNTIL(E.cli.closed, 5);
+	assert_non_null(strstr(E.cli.why, "PROXY"));
+	assert_int_equal(E.ntargets, 0);
+	close(fds[0]);
 	teardown_tunnel();
 }
 
@@ -605,7 +722,7 @@ test_tunnel_loss(void **state)
 	assert_true(gt_mux_is_closed(E.srv.mux));
 	assert_int_equal(gt_mux_open(E.srv.mux,
 	    gt_ep_plain_open(E.base, dup(user1), NULL, NULL), "127.0.0.1", 1,
-	    NULL, NULL), -1);
+	    NULL, NULL, NULL), -1);
 	close(user1);
 	close(user2);
 	teardown_tunnel();
@@ -663,6 +780,8 @@ main(void)
 		cmocka_unit_test(test_heartbeat_answered),
 		cmocka_unit_test(test_tunnel_loss),
 		cmocka_unit_test(test_many_streams),
+		cmocka_unit_test(test_proxy_ext),
+		cmocka_unit_test(test_proxy_ext_unasked),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

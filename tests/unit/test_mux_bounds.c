@@ -41,6 +41,7 @@ static struct {
 	uint64_t		 data[NS + 1];	/* DATA bytes seen per conn ID */
 	uint64_t		 granted[NS + 1];	/* WINDOW increments per conn ID */
 	unsigned		 nwindows;
+	struct evbuffer		*target_got;	/* what the first target was sent, or NULL */
 } T;
 
 /* Run the mux's deferred work. */
@@ -95,7 +96,7 @@ closed_cb(struct gt_mux *m, const char *why, void *arg)
 /* Client role: every target is a memory endpoint (maybe one that never takes bytes). */
 static void
 connect_cb(struct gt_mux *m, uint32_t id, const char *host, uint16_t port,
-    void *arg)
+    const struct gt_proxy_addr *pp, void *arg)
 {
 	struct gt_ep *ep = gt_ep_mem(T.base, NULL, NULL);
 
@@ -105,6 +106,16 @@ connect_cb(struct gt_mux *m, uint32_t id, const char *host, uint16_t port,
 	assert_non_null(ep);
 	if (T.block_targets)
 		gt_ep_mem_block(ep, 1);
+	if (T.target_got != NULL && T.ntargets == 0)
+		gt_ep_mem_capture(ep, T.target_got);
+	/* gt-client's order: the PROXY header, then the stream's bytes. */
+	if (pp != NULL) {
+		uint8_t	hdr[GT_PROXY_HDR_MAX];
+		int	n = gt_proxy_hdr_encode(pp, hdr, sizeof(hdr));
+
+		assert_true(n > 0);
+		assert_int_equal(evbuffer_add(gt_ep_output(ep), hdr, (size_t)n), 0);
+	}
 	T.targets[T.ntargets++] = ep;
 	assert_int_equal(gt_mux_accept(m, id, ep), 0);
 }
@@ -171,6 +182,50 @@ send_data(uint32_t id, uint64_t n, uint64_t *sent)
 	return 16384 + T.granted[id] - *sent;
 }
 
+/*
+ * The PROXY header a client queues before accepting reaches the target
+ * first, and its bytes earn the peer no credit: with a fixed 32 KiB window,
+ * 20 bytes short of half of it grant nothing (with the header counted they
+ * would cross the threshold), and the 20 more grant exactly half.
+ */
+static void
+test_proxy_header_no_credit(void **state)
+{
+	static const struct gt_proxy_addr pp = {
+		.version = GT_PROXY_V1, .family = 4,
+		.src = { 127, 0, 0, 2 }, .dst = { 127, 0, 0, 1 },
+		.src_port = 40000, .dst_port = 8080,
+	};
+	static const char line[] = "PROXY TCP4 127.0.0.2 127.0.0.1 40000 8080\r\n";
+	static uint8_t	buf[16384];
+	uint64_t	sent = 0;
+	size_t		hl = sizeof(line) - 1;
+
+	(void)state;
+	start(GT_MUX_CLIENT, 32768, 32768, 0, 0);
+	T.target_got = evbuffer_new();
+	assert_int_equal(gt_frame_add_connect_req_proxy(T.in, 1, 22,
+	    "127.0.0.1", &pp), 0);
+	feed();
+	assert_int_equal(T.ntargets, 1);
+	memset(buf, 'd', sizeof(buf));
+	assert_int_equal(gt_frame_add_data(T.in, 1, buf, 16384 - 20), 0);
+	sent += 16384 - 20;
+	feed();
+	assert_int_equal(evbuffer_get_length(T.target_got), hl + sent);
+	assert_memory_equal(evbuffer_pullup(T.target_got, -1), line, hl);
+	assert_int_equal(T.granted[1], 0);
+	assert_int_equal(gt_frame_add_data(T.in, 1, buf, 20), 0);
+	sent += 20;
+	feed();
+	assert_int_equal(T.granted[1], 16384);
+	assert_int_equal(evbuffer_get_length(T.target_got), hl + sent);
+	assert_false(T.closed);
+	evbuffer_free(T.target_got);
+	T.target_got = NULL;
+	stop();
+}
+
 /* A stream reads its user only as far as the peer's credit allows. */
 static void
 test_reads_only_credit(void **state)
@@ -186,7 +241,7 @@ test_reads_only_credit(void **state)
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
 	fcntl(fds[1], F_SETFL, O_NONBLOCK);
 	assert_int_equal(gt_mux_open(T.mux, gt_ep_plain_open(T.base, fds[0],
-	    NULL, NULL), "127.0.0.1", 22, NULL, "t"), 0);
+	    NULL, NULL), "127.0.0.1", 22, NULL, NULL, "t"), 0);
 	assert_int_equal(gt_frame_add_connect_resp(T.in, 1, GT_STATUS_OK), 0);
 	feed();
 	memset(big, 'u', sizeof(big));
@@ -292,6 +347,7 @@ main(void)
 		cmocka_unit_test(test_window_grows_for_fast_streams),
 		cmocka_unit_test(test_budget_shared),
 		cmocka_unit_test(test_peer_not_reading_cut_off),
+		cmocka_unit_test(test_proxy_header_no_credit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
