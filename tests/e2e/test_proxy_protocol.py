@@ -198,6 +198,62 @@ def test_tunnel():
     srv.stop()
 
 
+def expected_header6(version, src, sport, dst, dport):
+    """The PROXY header for an IPv6 TCP connection, built from the spec."""
+    if version == "v1":
+        return ("PROXY TCP6 %s %s %d %d\r\n" % (src, dst, sport, dport)).encode()
+    return (V2_SIG + bytes([0x21, 0x21]) + struct.pack(">H", 36) +
+            socket.inet_pton(socket.AF_INET6, src) +
+            socket.inet_pton(socket.AF_INET6, dst) +
+            struct.pack(">HH", sport, dport))
+
+
+def _ipv6(srv, tunnel, kind):
+    """public_addr "::": an IPv6 user gets TCP6, an IPv4 one (::ffff:) TCP4."""
+    for version in ("v1", "v2"):
+        target = HeaderTarget(version)
+        port = create(srv, gtlib.free_port(), target.port, tunnel, version)
+        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        s.bind(("::1", 0))
+        sport = s.getsockname()[1]
+        s.settimeout(TIMEOUT)
+        s.connect(("::1", port))
+        msg = message()
+        s.sendall(msg)
+        assert recv_exact(s, len(msg)) == msg, "echo corrupted"
+        wait_until(lambda: len(target.headers) == 1, TIMEOUT,
+                   what="the target to record the session")
+        want = expected_header6(version, "::1", sport, "::1", port)
+        assert target.headers[0] == want, (target.headers[0], want)
+        no_extra_bytes(s)
+        # IPv4 through the dual-stack listener: still TCP4, both addresses
+        no_extra_bytes(session(port, target, version))
+        assert not target.errors, target.errors
+        st, _, j = srv.api("POST", "/api/mapping/remove", {"port": port})
+        assert st == 200, (st, j)
+        target.close()
+        print("    %s %s on public_addr \"::\": TCP6 header byte-exact for "
+              "a ::1 user, TCP4 for an IPv4 one" % (kind, version))
+
+
+@_logged
+def test_ipv6_direct():
+    srv = Server(public_addr="::")
+    srv.start()
+    _ipv6(srv, False, "direct")
+    srv.stop()
+
+
+@_logged
+def test_ipv6_tunnel():
+    srv = tunlib.tunnel_server(public_addr="::")
+    cli = tunlib.Client(srv)
+    tunlib.wait_clients(srv, 1)
+    _ipv6(srv, True, "tunnel")
+    cli.stop()
+    srv.stop()
+
+
 def _update_applies_to_new_sessions(srv, tunnel, kind):
     t1, t2, t0 = HeaderTarget("v1"), HeaderTarget("v2"), HeaderTarget("")
     port = create(srv, gtlib.free_port(), t1.port, tunnel, "v1")
