@@ -143,7 +143,7 @@ int	gt_api_check_reload(const json_t *, uint16_t *port, char *msg, size_t msglen
  * is 400 with msg naming it.
  */
 #define GT_API_QUERY_MAX	1024
-#define GT_API_CONNS_MAX	10000	/* sessions one answer lists at most */
+#define GT_API_CONNS_MAX	10000	/* sessions one answer lists at most (api.max_sessions_listed's default) */
 struct gt_api_conn_filter {
 	uint16_t	port;				/* 0: every port */
 	char		client[GT_CLIENT_MAX + 1];	/* "": every session */

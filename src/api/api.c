@@ -618,6 +618,7 @@ api_clients(struct api_ctx *c)
 /* One answer about live sessions being built (both shapes). */
 struct api_conns {
 	struct gt_api_conn_filter	 f;
+	size_t				 max;		/* to list at most */
 	size_t				 count;		/* sessions that match */
 	size_t				 listed;	/* of them, in the answer */
 	json_t				*arr;		/* gt: the connections */
@@ -640,7 +641,7 @@ api_conns_match(const struct api_conns *ac, const struct gt_fwd_session_info *si
 	return 1;
 }
 
-/* One live session into gt's list (up to GT_API_CONNS_MAX; all are counted). */
+/* One live session into gt's list (up to ac->max; all are counted). */
 static void
 api_conns_cb(const struct gt_fwd_session_info *si, void *arg)
 {
@@ -651,7 +652,7 @@ api_conns_cb(const struct gt_fwd_session_info *si, void *arg)
 	if (!api_conns_match(ac, si))
 		return;
 	ac->count++;
-	if (ac->listed >= GT_API_CONNS_MAX || ac->oom)
+	if (ac->listed >= ac->max || ac->oom)
 		return;
 	o = json_pack("{s:I, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:f}",
 	    "id", (json_int_t)si->id, "port", (int)si->port, "mode",
@@ -674,6 +675,8 @@ api_conns_filter(struct api_ctx *c, struct api_conns *ac)
 	char	msg[GT_API_MSG_MAX];
 	int	rc;
 
+	ac->max = c->c_api->api_cfg.api.max_sessions_listed > 0 ?
+	    (size_t)c->c_api->api_cfg.api.max_sessions_listed : GT_API_CONNS_MAX;
 	if ((rc = gt_api_check_conn_query(c->c_query, &ac->f, msg,
 	    sizeof(msg))) != 0) {
 		api_error(c, rc, "%s", msg);
@@ -703,7 +706,7 @@ api_conns(struct api_ctx *c)
 	}
 	api_ok(c, "ok", json_pack("{s:o, s:I, s:b, s:I}", "connections", ac.arr,
 	    "count", (json_int_t)ac.count, "truncated", ac.listed < ac.count,
-	    "limit", (json_int_t)GT_API_CONNS_MAX));
+	    "limit", (json_int_t)ac.max));
 }
 
 /* POST /api/connections/close: end one live session now. */
@@ -763,7 +766,7 @@ api_stats_conns_cb(const struct gt_fwd_session_info *si, void *arg)
 		return;
 	ac->count++;
 	ac->totals[i]++;
-	if (ac->listed >= GT_API_CONNS_MAX || ac->oom)
+	if (ac->listed >= ac->max || ac->oom)
 		return;
 	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}",
 	    "client_addr", si->peer, "target_addr", si->target,
