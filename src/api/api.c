@@ -660,7 +660,7 @@ api_conns_cb(const struct gt_fwd_session_info *si, void *arg)
 	    si->client, "target", si->target, "bytes_in",
 	    (json_int_t)si->bytes_in, "bytes_out", (json_int_t)si->bytes_out,
 	    "started_at", gt_api_time(si->started_at, ts, sizeof(ts)),
-	    "age_seconds", si->age);
+	    "age_seconds", (double)(long long)(si->age * 1000) / 1000);
 	if (o == NULL || json_array_append_new(ac->arr, o) == -1) {
 		ac->oom = 1;
 		return;
