@@ -699,7 +699,7 @@ gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
     char *msg, size_t msglen)
 {
 	const char	*p, *end, *eq;
-	char		 key[64], val[GT_CLIENT_MAX * 3 + 1], name[64];
+	char		 key[64], val[GT_CLIENT_MAX + 1], name[64];
 	int		 have_port = 0, have_client = 0, is_port, bad;
 
 	memset(f, 0, sizeof(*f));
