@@ -230,7 +230,22 @@ def test_direct_and_tunnel():
     wait_until(lambda: conns(srv)["count"] == 0, 10, what="no session left")
     wait_until(lambda: tunlib.clients(srv)[0]["streams"] == 0, 10,
                what="no stream left in the tunnel")
-    cli.stop()
+
+    # the tunnel ends under a live session: its user sees the end, the
+    # session leaves the list, a direct one stays
+    t = connect(tport, "127.0.0.1")
+    echoes(t)
+    d = connect(dport, "127.0.0.1")
+    echoes(d)
+    assert conns(srv, "?port=%d" % tport)["count"] == 1
+    cli.kill()
+    closed_soon(t)
+    wait_until(lambda: conns(srv, "?port=%d" % tport)["count"] == 0, 10,
+               what="the tunnel's session gone from the list")
+    echoes(d)
+    assert [c["peer"] for c in conns(srv)["connections"]] == [peer_of(d)]
+    d.close()
+    print("    a tunnel that ends takes its sessions off the list")
     srv.stop()
     echo.close()
 
@@ -264,6 +279,40 @@ def test_truncated():
     echo.close()
     print("    3 sessions, api.max_sessions_listed 2: 2 listed, count 3, "
           "truncated")
+
+
+@_logged
+def test_remove_and_stop():
+    """A removed mapping's live sessions leave the list; the server stops
+    cleanly (no sanitizer report) with direct and tunnel sessions live."""
+    srv = tunlib.tunnel_server()
+    cli = tunlib.Client(srv)
+    tunlib.wait_clients(srv, 1)
+    echo = gtlib.echo_server()
+    dport = tunlib.direct_mapping(srv, echo.port)
+    tport = tunlib.tunnel_mapping(srv, echo.port)
+    users = [connect(p, "127.0.0.1") for p in (dport, tport, dport, tport)]
+    for u in users:
+        echoes(u)
+    assert conns(srv)["count"] == 4
+    for p in (dport, tport):
+        st, _, j = srv.api("POST", "/api/mapping/remove", {"port": p})
+        assert st == 200, (st, j)
+    for u in users:
+        closed_soon(u)
+    assert conns(srv)["count"] == 0
+    dport = tunlib.direct_mapping(srv, echo.port)
+    tport = tunlib.tunnel_mapping(srv, echo.port)
+    users = [connect(p, "127.0.0.1") for p in (dport, tport)]
+    for u in users:
+        echoes(u)
+    assert conns(srv)["count"] == 2
+    srv.stop()
+    for u in users:
+        closed_soon(u)
+    cli.kill()
+    echo.close()
+    print("    remove ends and unlists live sessions; stop with live ones is clean")
 
 
 @_logged
