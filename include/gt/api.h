@@ -61,6 +61,9 @@ enum gt_api_op {
 	GT_API_OP_CLIENTS,
 	GT_API_OP_UPDATE,
 	GT_API_OP_RELOAD,
+	GT_API_OP_CONNS,
+	GT_API_OP_CONN_CLOSE,
+	GT_API_OP_STATS_CONNS,
 	GT_API_OP_MAX
 };
 
@@ -132,6 +135,24 @@ int	gt_api_check_update(const json_t *, const struct gt_config *cfg,
 	    size_t msglen);
 /* Check a reload request (port or source_port, nothing else). */
 int	gt_api_check_reload(const json_t *, uint16_t *port, char *msg, size_t msglen);
+/*
+ * GET /api/connections (and go-tunnel's /api/stats/connections): the
+ * query string (NULL: none; raw, percent-encoded) into a filter. Known
+ * parameters port (1..65535) and client (a client name), each at most
+ * once; anything else, a bad value or a query over GT_API_QUERY_MAX bytes
+ * is 400 with msg naming it.
+ */
+#define GT_API_QUERY_MAX	1024
+#define GT_API_CONNS_MAX	10000	/* sessions one answer lists at most (api.max_sessions_listed's default) */
+struct gt_api_conn_filter {
+	uint16_t	port;				/* 0: every port */
+	char		client[GT_CLIENT_MAX + 1];	/* "": every session */
+};
+int	gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
+	    char *msg, size_t msglen);
+/* POST /api/connections/close: {"id":N}, N >= 1, nothing else. 0 with *id, or 400. */
+int	gt_api_check_conn_close(const json_t *, uint64_t *id, char *msg,
+	    size_t msglen);
 /* Check a remove request (port or source_port, nothing else): 0 with *port, or 400 with msg. */
 int	gt_api_check_remove(const json_t *, uint16_t *port, char *msg, size_t msglen);
 /* An IP literal or a DNS name (1..253, labels [A-Za-z0-9-], not all-numeric TLD). */

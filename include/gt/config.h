@@ -34,6 +34,7 @@ struct gt_config {
 		int		allow_plain_http;	/* plain HTTP off loopback */
 		int		max_connections;	/* open API connections */
 		int		max_connections_per_ip;
+		int		max_sessions_listed;	/* per /api/connections answer */
 		int		header_timeout;		/* s for a request head */
 		int		body_timeout;		/* s for a request body */
 		int		idle_timeout;		/* s between requests */

@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "gt/mapping.h"
 
@@ -81,6 +82,33 @@ int	gt_fwd_update(struct gt_fwd *, const struct gt_mapping *m);
  * gt_fwd_restore (a port that cannot be bound is kept failed and retried).
  */
 int	gt_fwd_reload(struct gt_fwd *, const struct gt_mapping *m);
+/*
+ * One live public session, as gt_fwd_sessions_foreach shows it. The
+ * strings are borrowed for the callback's duration only.
+ */
+struct gt_fwd_session_info {
+	uint64_t	 id;		/* unique in the process, never reused */
+	uint16_t	 port;		/* the mapping's public port */
+	int		 tunnel;	/* 1: through a tunnel, 0: direct */
+	const char	*peer;		/* the public user, "ip:port" or "[v6]:port" */
+	const char	*client;	/* the tunnel client's name; "" for direct */
+	const char	*target;	/* "host:port" the session reaches */
+	uint64_t	 bytes_in;	/* user -> target so far */
+	uint64_t	 bytes_out;	/* target -> user so far */
+	time_t		 started_at;	/* accepted at (wall clock) */
+	double		 age;		/* seconds since, monotonic */
+};
+typedef void gt_fwd_session_cb(const struct gt_fwd_session_info *, void *arg);
+/*
+ * Call cb for every live session, direct and tunnel, in id order (the
+ * order they were accepted). cb must not open or close sessions.
+ */
+void	gt_fwd_sessions_foreach(struct gt_fwd *, gt_fwd_session_cb *cb, void *arg);
+/*
+ * End session id now, both sides, through its one teardown (counted and
+ * logged as any close, with why). -1 (ENOENT) if no such live session.
+ */
+int	gt_fwd_session_close(struct gt_fwd *, uint64_t id, const char *why);
 /* Public sessions open now, all mappings. */
 unsigned gt_fwd_sessions(struct gt_fwd *);
 void	gt_fwd_set_pause_interval(struct gt_fwd *, unsigned ms);

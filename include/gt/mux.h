@@ -86,6 +86,34 @@ int	gt_mux_open(struct gt_mux *, struct gt_ep *ep, const char *host,
 	    uint16_t port, const struct gt_proxy_addr *pp,
 	    struct gt_counters *ctr, const char *label);
 
+/*
+ * A stream's watcher: called once, from inside the stream's one teardown,
+ * when the stream ends for any reason (the tunnel's end included); the
+ * stream is gone by then. It must not call back into the mux.
+ */
+typedef void gt_mux_ended_cb(void *arg);
+/*
+ * gt_mux_open, and on success (only then) ended(arg) is called when the
+ * stream ends and *idp (may be NULL) is its conn ID, which names it to the
+ * calls below until then. On -1 ended is never called.
+ */
+int	gt_mux_open_watched(struct gt_mux *, struct gt_ep *ep, const char *host,
+	    uint16_t port, const struct gt_proxy_addr *pp,
+	    struct gt_counters *ctr, const char *label,
+	    gt_mux_ended_cb *ended, void *arg, uint32_t *idp);
+/*
+ * Bytes stream id has moved so far: read from its endpoint into the tunnel
+ * (from_ep) and from the tunnel to its endpoint (to_ep). -1 if no such stream.
+ */
+int	gt_mux_stream_bytes(const struct gt_mux *, uint32_t id,
+	    uint64_t *from_ep, uint64_t *to_ep);
+/*
+ * End stream id now through its teardown (its endpoint closed, the peer
+ * told with Close, its watcher called). -1 if no such stream.
+ */
+int	gt_mux_close_stream(struct gt_mux *, uint32_t id, const char *why);
+/* Forget stream id's watcher (its owner goes first); the stream lives on. */
+void	gt_mux_unwatch(struct gt_mux *, uint32_t id);
 /* Client role: answer a connect_request with the target's open endpoint (owned from now on). */
 int	gt_mux_accept(struct gt_mux *, uint32_t id, struct gt_ep *ep);
 /* Client role: refuse it with a GT_STATUS_* code (sent as 0x01 to a base peer). */

@@ -72,6 +72,7 @@ struct api_ctx {
 	char			 c_path[128];
 	char			 c_sub[64];
 	enum gt_role		 c_role;
+	const char		*c_query;	/* raw query string, or NULL (the request's) */
 };
 
 typedef void api_handler(struct api_ctx *);
@@ -87,6 +88,9 @@ static void	api_list(struct api_ctx *);
 static void	api_clients(struct api_ctx *);
 static void	api_update(struct api_ctx *);
 static void	api_reload(struct api_ctx *);
+static void	api_conns(struct api_ctx *);
+static void	api_conn_close(struct api_ctx *);
+static void	api_stats_conns(struct api_ctx *);
 
 /* Handlers by the op of gt_api_routes (route.c). */
 static api_handler *const api_handlers[GT_API_OP_MAX] = {
@@ -98,6 +102,9 @@ static api_handler *const api_handlers[GT_API_OP_MAX] = {
 	[GT_API_OP_CLIENTS] = api_clients,
 	[GT_API_OP_UPDATE] = api_update,
 	[GT_API_OP_RELOAD] = api_reload,
+	[GT_API_OP_CONNS] = api_conns,
+	[GT_API_OP_CONN_CLOSE] = api_conn_close,
+	[GT_API_OP_STATS_CONNS] = api_stats_conns,
 };
 
 /* Append JSON text to an evbuffer (json_dump_callback's sink). */
@@ -608,6 +615,285 @@ api_clients(struct api_ctx *c)
 	    "clients", arr));
 }
 
+/* One answer about live sessions being built (both shapes). */
+struct api_conns {
+	struct gt_api_conn_filter	 f;
+	size_t				 max;		/* to list at most */
+	size_t				 count;		/* sessions that match */
+	size_t				 listed;	/* of them, in the answer */
+	json_t				*arr;		/* gt: the connections */
+	/* go-tunnel's shape: the mappings, by port, and their arrays */
+	const struct gt_mapping		*maps;
+	size_t				 nmaps;
+	json_t				**lists;	/* [nmaps] active_connections */
+	size_t				*totals;	/* [nmaps] total_connections */
+	int				 oom;
+};
+
+/* Whether a session passes the query's filters. */
+static int
+api_conns_match(const struct api_conns *ac, const struct gt_fwd_session_info *si)
+{
+	if (ac->f.port != 0 && si->port != ac->f.port)
+		return 0;
+	if (ac->f.client[0] != '\0' && strcmp(si->client, ac->f.client) != 0)
+		return 0;
+	return 1;
+}
+
+/* One live session into gt's list (up to ac->max; all are counted). */
+static void
+api_conns_cb(const struct gt_fwd_session_info *si, void *arg)
+{
+	struct api_conns	*ac = arg;
+	char			 ts[32];
+	json_t			*o;
+
+	if (!api_conns_match(ac, si))
+		return;
+	ac->count++;
+	if (ac->listed >= ac->max || ac->oom)
+		return;
+	o = json_pack("{s:I, s:i, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:f}",
+	    "id", (json_int_t)si->id, "port", (int)si->port, "mode",
+	    si->tunnel ? "tunnel" : "direct", "peer", si->peer, "client",
+	    si->client, "target", si->target, "bytes_in",
+	    (json_int_t)si->bytes_in, "bytes_out", (json_int_t)si->bytes_out,
+	    "started_at", gt_api_time(si->started_at, ts, sizeof(ts)),
+	    "age_seconds", (double)(long long)(si->age * 1000) / 1000);
+	if (o == NULL || json_array_append_new(ac->arr, o) == -1) {
+		ac->oom = 1;
+		return;
+	}
+	ac->listed++;
+}
+
+/* The query's filter, or a 400 answered here (-1). */
+static int
+api_conns_filter(struct api_ctx *c, struct api_conns *ac)
+{
+	char	msg[GT_API_MSG_MAX];
+	int	rc;
+
+	ac->max = c->c_api->api_cfg.api.max_sessions_listed > 0 ?
+	    (size_t)c->c_api->api_cfg.api.max_sessions_listed : GT_API_CONNS_MAX;
+	if ((rc = gt_api_check_conn_query(c->c_query, &ac->f, msg,
+	    sizeof(msg))) != 0) {
+		api_error(c, rc, "%s", msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /api/connections: the live sessions, filtered by port and client. */
+static void
+api_conns(struct api_ctx *c)
+{
+	struct api_conns ac;
+
+	memset(&ac, 0, sizeof(ac));
+	if (api_conns_filter(c, &ac) == -1)
+		return;
+	if ((ac.arr = json_array()) == NULL) {
+		api_error(c, 500, "out of memory");
+		return;
+	}
+	gt_fwd_sessions_foreach(c->c_api->api_fwd, api_conns_cb, &ac);
+	if (ac.oom) {
+		json_decref(ac.arr);
+		api_error(c, 500, "out of memory");
+		return;
+	}
+	api_ok(c, "ok", json_pack("{s:o, s:I, s:b, s:I}", "connections", ac.arr,
+	    "count", (json_int_t)ac.count, "truncated", ac.listed < ac.count,
+	    "limit", (json_int_t)ac.max));
+}
+
+/* POST /api/connections/close: end one live session now. */
+static void
+api_conn_close(struct api_ctx *c)
+{
+	char		 msg[GT_API_MSG_MAX];
+	uint64_t	 id;
+	json_t		*j;
+	int		 rc;
+
+	if ((j = api_body(c)) == NULL)
+		return;
+	rc = gt_api_check_conn_close(j, &id, msg, sizeof(msg));
+	json_decref(j);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		return;
+	}
+	if (gt_fwd_session_close(c->c_api->api_fwd, id, "closed by the API") == -1) {
+		api_error(c, 404, "no live session with id %llu",
+		    (unsigned long long)id);
+		return;
+	}
+	log_info(API_COMP, "session %llu closed by %s (token %s)",
+	    (unsigned long long)id, c->c_peer, c->c_sub[0] ? c->c_sub : "-");
+	api_ok(c, "connection closed", json_pack("{s:I}", "id", (json_int_t)id));
+}
+
+/* The stored mapping of port in ac (sorted by port), or -1. */
+static ssize_t
+api_conns_map(const struct api_conns *ac, uint16_t port)
+{
+	size_t lo = 0, hi = ac->nmaps, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ac->maps[mid].source_port == port)
+			return (ssize_t)mid;
+		if (ac->maps[mid].source_port < port)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+/* One live session into its mapping's list, in go-tunnel's shape. */
+static void
+api_stats_conns_cb(const struct gt_fwd_session_info *si, void *arg)
+{
+	struct api_conns	*ac = arg;
+	ssize_t			 i;
+	json_t			*o;
+
+	if (!api_conns_match(ac, si) || (i = api_conns_map(ac, si->port)) == -1)
+		return;
+	ac->count++;
+	ac->totals[i]++;
+	if (ac->listed >= ac->max || ac->oom)
+		return;
+	o = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:s}",
+	    "client_addr", si->peer, "target_addr", si->target,
+	    "bytes_sent", (json_int_t)si->bytes_in,
+	    "bytes_received", (json_int_t)si->bytes_out,
+	    "connected_at", (json_int_t)si->started_at,
+	    "id", (json_int_t)si->id, "client", si->client);
+	if (o == NULL || json_array_append_new(ac->lists[i], o) == -1) {
+		ac->oom = 1;
+		return;
+	}
+	ac->listed++;
+}
+
+/* go-tunnel's PortConnectionStats for m (its list stolen). */
+static json_t *
+api_stats_conns_map(const struct gt_mapping *m, json_t *list, size_t total)
+{
+	char		 buf[GT_CIDR_STRLEN];
+	const char	*host = m->target_host;
+	uint16_t	 tport = m->target_port;
+	json_t		*o, *ips;
+	char		*s;
+	size_t		 i;
+
+	/* What a tunnel mapping's client dials when the row leaves it out (SPEC 4). */
+	if (m->use_tunnel && host[0] == '\0')
+		host = "127.0.0.1";
+	if (m->use_tunnel && tport == 0)
+		tport = m->source_port;
+	o = json_pack("{s:i, s:s, s:i, s:b, s:o, s:I, s:s}",
+	    "source_port", (int)m->source_port, "target_host", host,
+	    "target_port", (int)tport, "use_tunnel", m->use_tunnel ? 1 : 0,
+	    "active_connections", list, "total_connections", (json_int_t)total,
+	    "access_rule", gt_mapping_rule_name(m->access_rule));
+	if (o == NULL)
+		return NULL;
+	if (m->bandwidth_limit > 0 && json_object_set_new(o, "bandwidth_limit",
+	    json_integer((json_int_t)m->bandwidth_limit)) == -1)
+		goto fail;
+	if (m->n_access_ips > 0) {
+		/* go-tunnel keeps access_ips as JSON text in a string. */
+		if ((ips = json_array()) == NULL)
+			goto fail;
+		for (i = 0; i < m->n_access_ips && i < GT_ACCESS_IPS_MAX; i++)
+			if (gt_cidr_format(&m->access_ips[i], buf, sizeof(buf)) == -1 ||
+			    json_array_append_new(ips, json_string(buf)) == -1) {
+				json_decref(ips);
+				goto fail;
+			}
+		s = json_dumps(ips, JSON_COMPACT);
+		json_decref(ips);
+		if (s == NULL || json_object_set_new(o, "access_ips",
+		    json_string(s)) == -1) {
+			free(s);
+			goto fail;
+		}
+		free(s);
+	}
+	return o;
+ fail:
+	json_decref(o);
+	return NULL;
+}
+
+/*
+ * GET /api/stats/connections: go-tunnel's shape of the same data, every
+ * stored mapping (or the one of the port filter) by port with its live
+ * sessions.
+ */
+static void
+api_stats_conns(struct api_ctx *c)
+{
+	struct gt_api		*api = c->c_api;
+	struct api_conns	 ac;
+	struct gt_mapping	*ms = NULL;
+	json_t			*maps = NULL, *o;
+	size_t			 n = 0, i;
+	int			 rc;
+
+	memset(&ac, 0, sizeof(ac));
+	if (api_conns_filter(c, &ac) == -1)
+		return;
+	if ((rc = gt_store_list(api->api_store, &ms, &n)) != GT_STORE_OK) {
+		api_store_error(c, rc);
+		return;
+	}
+	ac.maps = ms;
+	ac.nmaps = n;	/* the store lists them by port */
+	if ((maps = json_array()) == NULL ||
+	    (ac.lists = calloc(n + 1, sizeof(*ac.lists))) == NULL ||
+	    (ac.totals = calloc(n + 1, sizeof(*ac.totals))) == NULL)
+		goto oom;
+	for (i = 0; i < n; i++)
+		if ((ac.lists[i] = json_array()) == NULL)
+			goto oom;
+	gt_fwd_sessions_foreach(api->api_fwd, api_stats_conns_cb, &ac);
+	if (ac.oom)
+		goto oom;
+	for (i = 0; i < n; i++) {
+		if (ac.f.port != 0 && ms[i].source_port != ac.f.port)
+			continue;
+		o = api_stats_conns_map(&ms[i], ac.lists[i], ac.totals[i]);
+		ac.lists[i] = NULL;	/* stolen, even on failure */
+		if (o == NULL || json_array_append_new(maps, o) == -1)
+			goto oom;
+	}
+	for (i = 0; i < n; i++)
+		json_decref(ac.lists[i]);
+	free(ac.lists);
+	free(ac.totals);
+	free(ms);
+	api_ok(c, "ok", json_pack("{s:o, s:I, s:I, s:b}", "mappings", maps,
+	    "timestamp", (json_int_t)time(NULL), "count", (json_int_t)ac.count,
+	    "truncated", ac.listed < ac.count));
+	return;
+ oom:
+	if (ac.lists != NULL)
+		for (i = 0; i < n; i++)
+			json_decref(ac.lists[i]);
+	free(ac.lists);
+	free(ac.totals);
+	json_decref(maps);
+	free(ms);
+	api_error(c, 500, "out of memory");
+}
+
 /* Check the bearer token; answers 401 itself and returns -1 on failure. */
 static int
 api_authenticate(struct api_ctx *c)
@@ -715,6 +1001,8 @@ api_dispatch(struct evhttp_request *req, void *arg)
 	if (path == NULL || *path == '\0')
 		path = "/";
 	snprintf(c.c_path, sizeof(c.c_path), "%s", path);
+	if (uri != NULL)
+		c.c_query = evhttp_uri_get_query(uri);
 	if (evcon != NULL)
 		api_gate_request_done(api->api_gate, evcon);
 

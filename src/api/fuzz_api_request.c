@@ -1,6 +1,7 @@
 /* fuzz_api_request.c: libFuzzer target for the API's body parsing and validation. */
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gt/api.h"
@@ -20,6 +21,23 @@ fuzz_cfg(struct gt_config *cfg, int tunnel)
 	cfg->security.port_range.n_blacklist = 1;
 }
 
+/* The same bytes as a query string of /api/connections. */
+static void
+fuzz_query(const uint8_t *data, size_t size)
+{
+	struct gt_api_conn_filter	 f;
+	char				 msg[GT_API_MSG_MAX], *q;
+
+	if ((q = malloc(size + 1)) == NULL)
+		return;
+	memcpy(q, data, size);
+	q[size] = '\0';
+	if (gt_api_check_conn_query(q, &f, msg, sizeof(msg)) == 0 &&
+	    f.client[0] != '\0' && !gt_api_client_valid(f.client))
+		__builtin_trap();
+	free(q);
+}
+
 /* One fuzz input: bytes to JSON to every validator. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -29,8 +47,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char			 msg[GT_API_MSG_MAX];
 	uint16_t		 port;
 	json_t			*j;
+	uint64_t		 id;
 	int			 tunnel;
 
+	fuzz_query(data, size);
 	if (gt_api_parse_body((const char *)data, size, &j, msg, sizeof(msg)) != 0)
 		return 0;
 	for (tunnel = 0; tunnel <= 1; tunnel++) {
@@ -45,6 +65,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	(void)gt_api_check_remove(j, &port, msg, sizeof(msg));
+	if (gt_api_check_conn_close(j, &id, msg, sizeof(msg)) == 0 && id == 0)
+		__builtin_trap();
 	json_decref(j);
 	return 0;
 }

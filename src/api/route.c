@@ -18,6 +18,9 @@ const struct gt_api_route gt_api_routes[] = {
 	{ EVHTTP_REQ_GET,  "/api/tunnel/clients", GT_ROLE_READ,  GT_API_OP_CLIENTS },
 	{ EVHTTP_REQ_POST, "/api/mapping/update", GT_ROLE_ADMIN, GT_API_OP_UPDATE },
 	{ EVHTTP_REQ_POST, "/api/mapping/reload", GT_ROLE_ADMIN, GT_API_OP_RELOAD },
+	{ EVHTTP_REQ_GET,  "/api/connections",	 GT_ROLE_READ,  GT_API_OP_CONNS },
+	{ EVHTTP_REQ_POST, "/api/connections/close", GT_ROLE_ADMIN, GT_API_OP_CONN_CLOSE },
+	{ EVHTTP_REQ_GET,  "/api/stats/connections", GT_ROLE_READ, GT_API_OP_STATS_CONNS },
 	{ 0, NULL, GT_ROLE_NONE, GT_API_OP_MAX }
 };
 

@@ -623,3 +623,153 @@ gt_api_check_reload(const json_t *o, uint16_t *port, char *msg, size_t msglen)
 {
 	return gt_api_check_remove(o, port, msg, msglen);
 }
+
+/* The value of one hex digit, or -1. */
+static int
+validate_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * Decode s[0..len) of a query string into buf (NUL-terminated): %XX and,
+ * as in HTML forms and libevent, '+' for a space. -1 on a bad or NUL
+ * escape, or when it does not fit.
+ */
+static int
+validate_qdecode(const char *s, size_t len, char *buf, size_t buflen)
+{
+	size_t	i, o = 0;
+	int	hi, lo;
+	char	c;
+
+	for (i = 0; i < len; i++) {
+		c = s[i];
+		if (c == '%') {
+			if (i + 2 >= len)
+				return -1;
+			if ((hi = validate_hex(s[i + 1])) == -1 ||
+			    (lo = validate_hex(s[i + 2])) == -1 ||
+			    (hi == 0 && lo == 0))
+				return -1;
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		} else if (c == '+')
+			c = ' ';
+		if (o + 1 >= buflen)
+			return -1;
+		buf[o++] = c;
+	}
+	buf[o] = '\0';
+	return 0;
+}
+
+/* A query's port: decimal digits only, 1..65535. */
+static int
+validate_qport(const char *v, uint16_t *port)
+{
+	unsigned long	n = 0;
+	size_t		i;
+
+	if (v[0] == '\0' || strlen(v) > 5)
+		return -1;
+	for (i = 0; v[i] != '\0'; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return -1;
+		n = n * 10 + (unsigned long)(v[i] - '0');
+	}
+	if (n < 1 || n > 65535)
+		return -1;
+	*port = (uint16_t)n;
+	return 0;
+}
+
+int
+gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
+    char *msg, size_t msglen)
+{
+	const char	*p, *end, *eq;
+	char		 key[64], val[GT_CLIENT_MAX + 1], name[64];
+	int		 have_port = 0, have_client = 0, is_port, bad;
+
+	memset(f, 0, sizeof(*f));
+	if (query == NULL)
+		return 0;
+	if (strlen(query) > GT_API_QUERY_MAX)
+		return validate_fail(400, msg, msglen,
+		    "query string over %d bytes", GT_API_QUERY_MAX);
+	for (p = query; *p != '\0'; p = *end ? end + 1 : end) {
+		if ((end = strchr(p, '&')) == NULL)
+			end = p + strlen(p);
+		if (end == p)
+			continue;	/* "a=1&&b=2", a trailing '&' */
+		if ((eq = memchr(p, '=', (size_t)(end - p))) == NULL)
+			eq = end;
+		if (validate_qdecode(p, (size_t)(eq - p), key, sizeof(key)) == -1) {
+			validate_name(p, name, sizeof(name));
+			return validate_fail(400, msg, msglen,
+			    "bad query parameter name near \"%s\"", name);
+		}
+		validate_name(key, name, sizeof(name));
+		is_port = strcmp(key, "port") == 0;
+		if (!is_port && strcmp(key, "client") != 0)
+			return validate_fail(400, msg, msglen,
+			    "unknown query parameter \"%s\" (known: port, client)",
+			    name);
+		if (is_port ? have_port : have_client)
+			return validate_fail(400, msg, msglen,
+			    "query parameter %s given twice", key);
+		/* No '=', a bad escape: the value is wrong, and named so. */
+		bad = eq == end || validate_qdecode(eq + 1,
+		    (size_t)(end - eq - 1), val, sizeof(val)) == -1;
+		if (is_port) {
+			have_port = 1;
+			if (bad || validate_qport(val, &f->port) == -1)
+				return validate_fail(400, msg, msglen,
+				    "port: must be an integer 1..65535");
+		} else {
+			have_client = 1;
+			if (bad || !gt_api_client_valid(val))
+				return validate_fail(400, msg, msglen,
+				    "client: must be a client name (printable "
+				    "ASCII without spaces, 1..%d characters)",
+				    GT_CLIENT_MAX);
+			snprintf(f->client, sizeof(f->client), "%s", val);
+		}
+	}
+	return 0;
+}
+
+int
+gt_api_check_conn_close(const json_t *o, uint64_t *id, char *msg,
+    size_t msglen)
+{
+	static const char *const known[] = { "id", NULL };
+	json_t		*v;
+	json_int_t	 n;
+	int		 rc;
+
+	if (!json_is_object(o))
+		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	if ((rc = validate_known(o, known, msg, msglen)) != 0)
+		return rc;
+	if ((v = json_object_get(o, "id")) == NULL || json_is_null(v))
+		return validate_fail(400, msg, msglen, "missing field: id");
+	if (!json_is_integer(v))
+		return validate_fail(400, msg, msglen,
+		    "id: must be a session id (a positive integer), got %s",
+		    json_is_real(v) ? "a real number" : json_is_string(v) ?
+		    "a string" : json_is_boolean(v) ? "a boolean" :
+		    json_is_array(v) ? "an array" : "an object");
+	if ((n = json_integer_value(v)) < 1)
+		return validate_fail(400, msg, msglen,
+		    "id: %lld is not a session id (ids start at 1)", (long long)n);
+	*id = (uint64_t)n;
+	return 0;
+}

@@ -110,6 +110,7 @@ gt_fwd_new(struct event_base *base, struct evdns_base *dns,
 	fw->fw_max_sessions = FWD_MAX_SESSIONS;
 	fw->fw_max_per_map = FWD_MAX_PER_MAP;
 	TAILQ_INIT(&fw->fw_maps);
+	TAILQ_INIT(&fw->fw_conns);
 	if (fwd_parse_listen(fw, listen_addr) == -1) {
 		log_warnx("fwd", "bad listen address \"%s\"", listen_addr);
 		free(fw);
@@ -398,6 +399,7 @@ gt_fwd_free(struct gt_fwd *fw)
 		return;
 	while ((fm = TAILQ_FIRST(&fw->fw_maps)) != NULL)
 		fwd_map_remove(fw, fm);
+	fwd_conns_free(fw);
 	gt_accept_pause_free(fw->fw_pause);
 	/*
 	 * A bufferevent freed during its lookup lives on until the lookup

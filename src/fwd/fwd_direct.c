@@ -44,6 +44,7 @@ struct fwd_session {
 	int			 fs_has_pp;	/* send it to the target first */
 	struct timespec		 fs_start;
 	int			 fs_quiet;	/* logged in aggregate instead */
+	struct fwd_conn		 fs_conn;	/* our entry in the session table */
 };
 
 /* Seconds since t. */
@@ -79,6 +80,7 @@ fwd_session_close(struct fwd_session *s, const char *why)
 		    why);
 	TAILQ_REMOVE(&fm->fm_sessions, s, fs_entry);
 	fm->fm_nsessions--;
+	fwd_conn_remove(&s->fs_conn);
 	if (s->fs_dial != NULL)
 		gt_dial_cancel(s->fs_dial);
 	gt_relay_free(s->fs_relay);	/* safe inside its own callback */
@@ -202,6 +204,9 @@ fwd_direct_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	clock_gettime(CLOCK_MONOTONIC, &s->fs_start);
 	TAILQ_INSERT_TAIL(&fm->fm_sessions, s, fs_entry);
 	fm->fm_nsessions++;
+	s->fs_conn.fc_session = s;
+	fwd_conn_insert(fw, &s->fs_conn, fm->fm_map.source_port, peer, NULL,
+	    fm->fm_map.target_host, fm->fm_map.target_port);
 	gt_counters_begin(s->fs_ctr);
 	if ((s->fs_pub = gt_ep_plain_open(fw->fw_base, fd, NULL, NULL)) == NULL) {
 		fwd_session_close(s, "out of memory");
@@ -257,4 +262,19 @@ fwd_direct_buffered(const struct fwd_map *fm)
 		if (s->fs_relay != NULL)
 			n += gt_relay_buffered(s->fs_relay);
 	return n;
+}
+
+/* Bytes s has relayed each way (none while it dials). */
+void
+fwd_direct_bytes(const struct fwd_session *s, uint64_t *in, uint64_t *out)
+{
+	*in = s->fs_relay != NULL ? gt_relay_moved(s->fs_relay, 0) : 0;
+	*out = s->fs_relay != NULL ? gt_relay_moved(s->fs_relay, 1) : 0;
+}
+
+/* Close s now (the API asked), through the one teardown. */
+void
+fwd_direct_close(struct fwd_session *s, const char *why)
+{
+	fwd_session_close(s, why);
 }

@@ -9,6 +9,8 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include <time.h>
+
 #include <event2/util.h>
 
 #include "gt/fwd.h"
@@ -20,10 +22,37 @@
 struct event;
 struct evconnlistener;
 struct gt_accept_pause;
+struct gt_mux;
 struct fwd_session;
 struct gt_proxy_addr;
 
 TAILQ_HEAD(fwd_sessions, fwd_session);
+
+/*
+ * One live public session in the forwarder's table (fwd_conns.c), found by
+ * its id: a direct session's (embedded in its struct fwd_session), or a
+ * tunnel session's (allocated here; the stream is the mux's, which tells us
+ * through its watcher when it ends). It names its mapping by port, not by
+ * pointer: a tunnel session may outlive its mapping for a moment.
+ */
+struct fwd_conn {
+	TAILQ_ENTRY(fwd_conn)	 fc_entry;	/* fw_conns, in id order */
+	struct fwd_conn		*fc_hnext;	/* hash chain */
+	struct gt_fwd		*fc_fwd;
+	uint64_t		 fc_id;
+	uint16_t		 fc_port;
+	int			 fc_tunnel;
+	struct fwd_session	*fc_session;	/* direct: its session */
+	struct gt_mux		*fc_mux;	/* tunnel: its stream */
+	uint32_t		 fc_stream;
+	time_t			 fc_started;	/* wall clock, for the API */
+	struct timespec		 fc_mono;	/* for its age */
+	char			 fc_peer[FWD_ADDRSTRLEN];
+	char			 fc_client[GT_CLIENT_MAX + 1];
+	char			 fc_target[GT_HOSTNAME_MAX + 16];	/* "[host]:port" */
+};
+
+TAILQ_HEAD(fwd_conns, fwd_conn);
 
 /* One served mapping: its listener (NULL while failed) and its sessions. */
 struct fwd_map {
@@ -61,6 +90,10 @@ struct gt_fwd {
 	unsigned		 fw_max_per_map;
 	uint16_t		 fw_api_port;	/* ports of this server that are not */
 	uint16_t		 fw_tun_port;	/* mappings (0: none) */
+	struct fwd_conns	 fw_conns;	/* live sessions, direct and tunnel */
+	struct fwd_conn		**fw_ctab;	/* by id; NULL until the first */
+	size_t			 fw_ctsize;	/* power of two */
+	size_t			 fw_nconns;
 };
 
 /* fwd.c */
@@ -77,6 +110,16 @@ void	fwd_loop_note(struct fwd_map *);
 /* fwd.c: counters' hook, a session began (+1) or ended (-1) */
 void	fwd_session_delta(int delta, void *arg);
 
+/* fwd_conns.c: the session table; O(1) at accept and close */
+void	fwd_conn_insert(struct gt_fwd *, struct fwd_conn *, uint16_t port,
+	    const char *peer, const char *client, const char *host,
+	    uint16_t tport);
+void	fwd_conn_remove(struct fwd_conn *);
+/* Forget the tunnel records left (their streams live on in closing tunnels). */
+void	fwd_conns_free(struct gt_fwd *);
+/* The tunnel stream of fc ended (the mux's watcher): forget and free fc. */
+void	fwd_conn_tunnel_ended(void *fc);
+
 /* fwd_direct.c */
 /* fd's PROXY header addresses when fm's proxy_protocol wants one (*has). -1: none to be had. */
 int	fwd_proxy_addr(const struct fwd_map *, evutil_socket_t,
@@ -86,6 +129,9 @@ void	fwd_direct_close_all(struct fwd_map *);
 size_t	fwd_direct_buffered(const struct fwd_map *);
 /* Close fm's sessions whose peer fm's access rule now refuses. */
 void	fwd_direct_close_refused(struct fwd_map *);
+/* A session's figures and its one teardown, for the table's callers. */
+void	fwd_direct_bytes(const struct fwd_session *, uint64_t *in, uint64_t *out);
+void	fwd_direct_close(struct fwd_session *, const char *why);
 
 /* fwd_tunnel.c */
 void	fwd_tunnel_accept(struct fwd_map *, evutil_socket_t, const char *peer);

@@ -4,6 +4,7 @@
  * on; with no tunnel connected it is closed at once (SPEC 4).
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <event2/util.h>
 
@@ -25,6 +26,7 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	struct gt_ep *ep;
 	struct gt_proxy_addr pa;
 	int has_pa;
+	struct fwd_conn *fc;
 	char label[FWD_ADDRSTRLEN + 32];
 
 	if (reg != NULL)
@@ -50,14 +52,29 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 		return;
 	}
 	snprintf(label, sizeof(label), "port %u from %s", m->source_port, peer);
-	if ((ep = gt_ep_plain_open(fm->fm_fwd->fw_base, fd, NULL, NULL)) == NULL) {
+	if ((fc = calloc(1, sizeof(*fc))) == NULL ||
+	    (ep = gt_ep_plain_open(fm->fm_fwd->fw_base, fd, NULL, NULL)) == NULL) {
 		log_warnx("fwd", "port %u: %s dropped: out of memory",
 		    m->source_port, peer);
+		if (fc == NULL)
+			evutil_closesocket(fd);
+		free(fc);
 		return;
 	}
-	/* The mux owns ep from here, and frees it itself on failure. */
-	if (gt_mux_open(mux, ep, m->target_host, m->target_port,
-	    has_pa ? &pa : NULL, fm->fm_ctr, label) == -1)
+	/*
+	 * The mux owns ep from here, and frees it itself on failure; on
+	 * success it tells fc's watcher when the stream ends, whatever ends it.
+	 */
+	if (gt_mux_open_watched(mux, ep, m->target_host, m->target_port,
+	    has_pa ? &pa : NULL, fm->fm_ctr, label, fwd_conn_tunnel_ended, fc,
+	    &fc->fc_stream) == -1) {
 		log_info("fwd", "port %u: %s closed: the tunnel is closing",
 		    m->source_port, peer);
+		free(fc);
+		return;
+	}
+	fc->fc_tunnel = 1;
+	fc->fc_mux = mux;
+	fwd_conn_insert(fm->fm_fwd, fc, m->source_port, peer, gt_mux_name(mux),
+	    m->target_host, m->target_port);
 }

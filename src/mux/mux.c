@@ -85,6 +85,8 @@ struct mux_stream {
 	struct timespec			 s_start;
 	uint64_t			 s_from_sock;	/* endpoint -> tunnel */
 	uint64_t			 s_to_sock;	/* tunnel -> endpoint */
+	gt_mux_ended_cb			*s_ended;	/* the opener's watcher, or NULL */
+	void				*s_ended_arg;
 };
 
 TAILQ_HEAD(stream_q, mux_stream);
@@ -482,6 +484,8 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 	struct gt_mux	*m = s->s_mux;
 	struct timespec	 now;
 	double		 secs;
+	gt_mux_ended_cb	*ended = s->s_ended;
+	void		*ended_arg = s->s_ended_arg;
 
 	if (send_close >= 0 && !m->m_closed)
 		(void)mux_send_close(s, (uint8_t)send_close);
@@ -517,6 +521,9 @@ stream_teardown(struct mux_stream *s, const char *why, int send_close)
 	    secs);
 	free(s->s_label);
 	free(s);
+	/* Last: the watcher may forget its record of us, nothing more. */
+	if (ended != NULL)
+		ended(ended_arg);
 }
 
 /*
@@ -1344,6 +1351,16 @@ gt_mux_open(struct gt_mux *m, struct gt_ep *ep, const char *host,
     uint16_t port, const struct gt_proxy_addr *pp, struct gt_counters *ctr,
     const char *label)
 {
+	return gt_mux_open_watched(m, ep, host, port, pp, ctr, label, NULL,
+	    NULL, NULL);
+}
+
+int
+gt_mux_open_watched(struct gt_mux *m, struct gt_ep *ep, const char *host,
+    uint16_t port, const struct gt_proxy_addr *pp, struct gt_counters *ctr,
+    const char *label,
+    gt_mux_ended_cb *ended, void *arg, uint32_t *idp)
+{
 	struct mux_stream	*s;
 	struct timeval		 tv = { m->m_connect_timeout, 0 };
 	uint32_t		 id;
@@ -1388,6 +1405,11 @@ gt_mux_open(struct gt_mux *m, struct gt_ep *ep, const char *host,
 	if (mux_sent(m, rc) == -1)
 		return -1;	/* the tunnel ended; its reaper frees the stream */
 	evtimer_add(s->s_timer, &tv);
+	/* Only now: on every failure above the watcher is never called. */
+	s->s_ended = ended;
+	s->s_ended_arg = arg;
+	if (idp != NULL)
+		*idp = id;
 	log_info("mux", "session opened: tunnel %s id %u %s -> %s:%u", m->m_name,
 	    id, label ? label : "-", host, port);
 	return 0;
@@ -1468,6 +1490,44 @@ gt_mux_close_streams_if(struct gt_mux *m, const struct gt_counters *ctr,
 		}
 	}
 	mux_leave(m);
+}
+
+int
+gt_mux_stream_bytes(const struct gt_mux *m, uint32_t id, uint64_t *from_ep,
+    uint64_t *to_ep)
+{
+	const struct mux_stream *s = m->m_table != NULL ? mux_lookup(m, id) : NULL;
+
+	if (s == NULL)
+		return -1;
+	*from_ep = s->s_from_sock;
+	*to_ep = s->s_to_sock;
+	return 0;
+}
+
+int
+gt_mux_close_stream(struct gt_mux *m, uint32_t id, const char *why)
+{
+	struct mux_stream *s = m->m_table != NULL ? mux_lookup(m, id) : NULL;
+
+	if (s == NULL)
+		return -1;
+	/* Also on a closing tunnel: its reaper would end the stream later. */
+	mux_enter(m);
+	stream_teardown(s, why, GT_STATUS_FAILED);
+	mux_leave(m);
+	return 0;
+}
+
+void
+gt_mux_unwatch(struct gt_mux *m, uint32_t id)
+{
+	struct mux_stream *s = m->m_table != NULL ? mux_lookup(m, id) : NULL;
+
+	if (s != NULL) {
+		s->s_ended = NULL;
+		s->s_ended_arg = NULL;
+	}
 }
 
 const char *

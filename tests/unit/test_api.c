@@ -644,6 +644,132 @@ test_host(void **state)
 	assert_false(gt_api_client_valid("\x7f"));
 }
 
+/* Status of a connections query; f filled, msg kept. */
+static int
+conn_query(const char *q, struct gt_api_conn_filter *f, char *msg, size_t len)
+{
+	memset(msg, 0, len);
+	return gt_api_check_conn_query(q, f, msg, len);
+}
+
+/* The connections query: port and client filters, each value checked, nothing else. */
+static void
+test_conn_query(void **state)
+{
+	struct gt_api_conn_filter	f;
+	char				msg[GT_API_MSG_MAX], q[GT_API_QUERY_MAX + 8];
+
+	(void)state;
+	assert_int_equal(conn_query(NULL, &f, msg, sizeof(msg)), 0);
+	assert_int_equal(f.port, 0);
+	assert_string_equal(f.client, "");
+	assert_int_equal(conn_query("", &f, msg, sizeof(msg)), 0);
+	assert_int_equal(conn_query("port=10001", &f, msg, sizeof(msg)), 0);
+	assert_int_equal(f.port, 10001);
+	assert_string_equal(f.client, "");
+	assert_int_equal(conn_query("client=alice&port=1", &f, msg, sizeof(msg)), 0);
+	assert_int_equal(f.port, 1);
+	assert_string_equal(f.client, "alice");
+	assert_int_equal(conn_query("port=65535&", &f, msg, sizeof(msg)), 0);
+	assert_int_equal(f.port, 65535);
+	/* Percent escapes decode: a name with '&' and '='. */
+	assert_int_equal(conn_query("client=a%26b%3Dc&&", &f, msg, sizeof(msg)), 0);
+	assert_string_equal(f.client, "a&b=c");
+	assert_int_equal(conn_query("%70ort=7", &f, msg, sizeof(msg)), 0);
+	assert_int_equal(f.port, 7);
+
+	/* Bad ports, each naming the parameter. */
+	assert_int_equal(conn_query("port=0", &f, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "port"));
+	assert_int_equal(conn_query("port=65536", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("port=-1", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("port=+80", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("port=80x", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("port=", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("port", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("port=000080", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("port=99999999999999999999", &f, msg,
+	    sizeof(msg)), 400);
+	assert_int_equal(conn_query("port=1&port=1", &f, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "twice"));
+	/* Bad clients. */
+	assert_int_equal(conn_query("client=", &f, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "client"));
+	assert_int_equal(conn_query("client=a+b", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("client=a%20b", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("client=a%00b", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("client=a%zzb", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("client=ab%4", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("client=%7F", &f, msg, sizeof(msg)), 400);
+	memset(q, 'x', sizeof(q));
+	memcpy(q, "client=", 7);
+	q[7 + GT_CLIENT_MAX] = '\0';
+	assert_int_equal(conn_query(q, &f, msg, sizeof(msg)), 0);
+	q[7 + GT_CLIENT_MAX] = 'x';
+	q[8 + GT_CLIENT_MAX] = '\0';
+	assert_int_equal(conn_query(q, &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("client=a&client=b", &f, msg, sizeof(msg)), 400);
+	/* Unknown parameters, named. */
+	assert_int_equal(conn_query("limit=5", &f, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "\"limit\""));
+	assert_int_equal(conn_query("port=1&api_key=x", &f, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "\"api_key\""));
+	assert_int_equal(conn_query("=1", &f, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_query("%zz=1", &f, msg, sizeof(msg)), 400);
+	/* Too long as a whole. */
+	memset(q, 'a', sizeof(q));
+	q[GT_API_QUERY_MAX + 1] = '\0';
+	assert_int_equal(conn_query(q, &f, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "query string"));
+}
+
+/* Status of a close body. */
+static int
+conn_close(const char *text, uint64_t *id, char *msg, size_t len)
+{
+	json_t	*j;
+	int	 rc;
+
+	rc = gt_api_parse_body(text, strlen(text), &j, msg, len);
+	if (rc != 0)
+		return rc;
+	rc = gt_api_check_conn_close(j, id, msg, len);
+	json_decref(j);
+	return rc;
+}
+
+/* The close body: {"id":N}, N a positive integer, nothing else. */
+static void
+test_conn_close(void **state)
+{
+	char		msg[GT_API_MSG_MAX];
+	uint64_t	id = 0;
+
+	(void)state;
+	assert_int_equal(conn_close("{\"id\":1}", &id, msg, sizeof(msg)), 0);
+	assert_true(id == 1);
+	assert_int_equal(conn_close("{\"id\":9223372036854775807}", &id, msg,
+	    sizeof(msg)), 0);
+	assert_true(id == 9223372036854775807ull);
+	assert_int_equal(conn_close("{\"id\":0}", &id, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "id"));
+	assert_int_equal(conn_close("{\"id\":-5}", &id, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_close("{\"id\":1.5}", &id, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "real"));
+	assert_int_equal(conn_close("{\"id\":\"3\"}", &id, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "string"));
+	assert_int_equal(conn_close("{\"id\":true}", &id, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_close("{\"id\":null}", &id, msg, sizeof(msg)), 400);
+	assert_int_equal(conn_close("{}", &id, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "missing field: id"));
+	assert_int_equal(conn_close("{\"id\":1,\"port\":80}", &id, msg,
+	    sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "unknown field \"port\""));
+	assert_int_equal(conn_close("{\"id\":99999999999999999999}", &id, msg,
+	    sizeof(msg)), 400);
+	assert_int_equal(conn_close("[1]", &id, msg, sizeof(msg)), 400);
+}
+
 static void
 test_routes(void **state)
 {
@@ -690,6 +816,27 @@ test_routes(void **state)
 	assert_null(r);
 	assert_int_equal(st, 404);
 	assert_true(gt_api_path_known(gt_api_routes, "/api/tunnel/clients"));
+	/* Live sessions: listing is a read, closing a write. */
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET, "/api/connections",
+	    &st, allow, sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_op, GT_API_OP_CONNS);
+	assert_int_equal(r->r_role, GT_ROLE_READ);
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_POST,
+	    "/api/connections/close", &st, allow, sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_op, GT_API_OP_CONN_CLOSE);
+	assert_int_equal(r->r_role, GT_ROLE_ADMIN);
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET,
+	    "/api/stats/connections", &st, allow, sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_op, GT_API_OP_STATS_CONNS);
+	assert_int_equal(r->r_role, GT_ROLE_READ);
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_GET,
+	    "/api/connections/close", &st, allow, sizeof(allow));
+	assert_null(r);
+	assert_int_equal(st, 405);
+	assert_string_equal(allow, "POST");
 	assert_false(gt_api_path_known(gt_api_routes, "/api/tunnel"));
 	assert_string_equal(gt_api_method_name(EVHTTP_REQ_PATCH), "PATCH");
 	assert_string_equal(gt_api_status_text(405), "Method Not Allowed");
@@ -801,6 +948,8 @@ main(void)
 		cmocka_unit_test(test_self_targets),
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_host),
+		cmocka_unit_test(test_conn_query),
+		cmocka_unit_test(test_conn_close),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_metrics),

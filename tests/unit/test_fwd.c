@@ -3,8 +3,8 @@
  * 127.0.0.1 sockets: direct sessions (bulk, concurrency, half-close,
  * refusal, backpressure, removal), listener errors, restore with retry,
  * accept pause on EMFILE, and the tunnel hand-off (registry and mux are
- * stubbed here: this binary defines gt_registry_pick, gt_mux_open and
- * gt_registry_close_streams).
+ * stubbed here: this binary defines gt_registry_pick, gt_mux_open_watched
+ * and the other gt_mux_ and gt_registry_ calls the forwarder makes).
  */
 #include <sys/types.h>
 #include <sys/resource.h>
@@ -611,6 +611,9 @@ static struct {
 	struct gt_counters *ctr;
 	char		 label[128];
 	int		 nopen;
+	gt_mux_ended_cb	*ended;		/* the forwarder's watcher */
+	void		*ended_arg;
+	int		 nclose;	/* gt_mux_close_stream calls */
 } stub;
 
 static int stub_mux_obj;
@@ -626,11 +629,11 @@ gt_registry_pick(struct gt_registry *reg, const char *name)
 	return stub.have_mux ? (struct gt_mux *)&stub_mux_obj : NULL;
 }
 
-/* Stub: take the public socket over. */
+/* Stub: take the public socket over, as stream 7. */
 int
-gt_mux_open(struct gt_mux *mux, struct gt_ep *ep, const char *host,
+gt_mux_open_watched(struct gt_mux *mux, struct gt_ep *ep, const char *host,
     uint16_t port, const struct gt_proxy_addr *pp, struct gt_counters *ctr,
-    const char *label)
+    const char *label, gt_mux_ended_cb *ended, void *arg, uint32_t *idp)
 {
 	(void)pp;
 	assert_ptr_equal(mux, &stub_mux_obj);
@@ -645,7 +648,58 @@ gt_mux_open(struct gt_mux *mux, struct gt_ep *ep, const char *host,
 	}
 	stub.ep = ep;
 	stub.fd = gt_ep_fd(ep);
+	stub.ended = ended;
+	stub.ended_arg = arg;
+	if (idp != NULL)
+		*idp = 7;
 	return 0;
+}
+
+/* Stub: the stream's figures. */
+int
+gt_mux_stream_bytes(const struct gt_mux *mux, uint32_t id, uint64_t *from_ep,
+    uint64_t *to_ep)
+{
+	assert_ptr_equal(mux, &stub_mux_obj);
+	assert_int_equal(id, 7);
+	*from_ep = 11;
+	*to_ep = 22;
+	return 0;
+}
+
+/* Stub: the stream ends, its endpoint freed, its watcher told. */
+int
+gt_mux_close_stream(struct gt_mux *mux, uint32_t id, const char *why)
+{
+	gt_mux_ended_cb *ended = stub.ended;
+
+	(void)why;
+	assert_ptr_equal(mux, &stub_mux_obj);
+	if (id != 7 || ended == NULL)
+		return -1;
+	stub.nclose++;
+	gt_ep_free(stub.ep);
+	stub.ep = NULL;
+	stub.ended = NULL;
+	ended(stub.ended_arg);
+	return 0;
+}
+
+/* Stub: the forwarder goes before the stream. */
+void
+gt_mux_unwatch(struct gt_mux *mux, uint32_t id)
+{
+	assert_ptr_equal(mux, &stub_mux_obj);
+	if (id == 7)
+		stub.ended = NULL;
+}
+
+/* Stub: the tunnel client's name. */
+const char *
+gt_mux_name(const struct gt_mux *mux)
+{
+	assert_ptr_equal(mux, &stub_mux_obj);
+	return "alice";
 }
 
 /* Stub: the tunnel's peer, a client on another host (no provable loop). */
@@ -767,6 +821,154 @@ test_tunnel_handoff(void **state)
 	gt_fwd_free(fw);
 }
 
+/* What gt_fwd_sessions_foreach showed, copied. */
+struct seen {
+	int		 n;
+	struct {
+		struct gt_fwd_session_info si;
+		char	 peer[64], client[80], target[280];
+	}		 s[4];
+};
+
+/* Copy one listed session. */
+static void
+seen_cb(const struct gt_fwd_session_info *si, void *arg)
+{
+	struct seen *sn = arg;
+
+	if (sn->n >= 4) {
+		sn->n++;
+		return;
+	}
+	sn->s[sn->n].si = *si;
+	snprintf(sn->s[sn->n].peer, sizeof(sn->s[0].peer), "%s", si->peer);
+	snprintf(sn->s[sn->n].client, sizeof(sn->s[0].client), "%s", si->client);
+	snprintf(sn->s[sn->n].target, sizeof(sn->s[0].target), "%s", si->target);
+	sn->n++;
+}
+
+/* List fw's sessions into sn. */
+static void
+seen_list(struct gt_fwd *fw, struct seen *sn)
+{
+	memset(sn, 0, sizeof(*sn));
+	gt_fwd_sessions_foreach(fw, seen_cb, sn);
+}
+
+struct two {
+	struct tclient	*a, *b;
+};
+
+/* Both clients got their bytes back. */
+static int
+cond_two_rx(void *arg)
+{
+	struct two *t = arg;
+
+	return cond_rx_total(t->a) && cond_rx_total(t->b);
+}
+
+/*
+ * The session table: direct sessions are listed in accept order with
+ * their figures and closed by id through their teardown (the other one
+ * keeps going); a tunnel session is listed with its client and the
+ * stream's bytes, and closed through the mux; ids are never given twice.
+ */
+static void
+test_sessions(void **state)
+{
+	static int fake_reg;
+	struct target *t = target_new(T_ECHO);
+	struct gt_fwd *fw = gt_fwd_new(base, NULL,
+	    (struct gt_registry *)&fake_reg, "127.0.0.1");
+	struct gt_mapping m;
+	struct fwdport fp;
+	struct two two;
+	struct tclient *c;
+	struct seen sn;
+	char err[256], want[64];
+	uint64_t id1, id2, id3;
+	uint16_t tport = free_port();
+
+	(void)state;
+	memset(&stub, 0, sizeof(stub));
+	fp.fw = fw;
+	fp.port = free_port();
+	m = mapping(fp.port, "127.0.0.1", t->t_port, 0);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	seen_list(fw, &sn);
+	assert_int_equal(sn.n, 0);
+	assert_int_equal(gt_fwd_session_close(fw, 1, "test"), -1);
+	assert_int_equal(errno, ENOENT);
+
+	/* Two live sessions, each 1000 bytes echoed, neither ended. */
+	two.a = tclient_new(fp.port, 1000, 3, 0, 0);
+	assert_true(wait_for(cond_rx_total, two.a));
+	two.b = tclient_new(fp.port, 3000, 5, 0, 0);
+	assert_true(wait_for(cond_two_rx, &two));
+	seen_list(fw, &sn);
+	assert_int_equal(sn.n, 2);
+	id1 = sn.s[0].si.id;
+	id2 = sn.s[1].si.id;
+	assert_true(id1 > 0 && id2 > id1);
+	assert_int_equal(sn.s[0].si.port, fp.port);
+	assert_int_equal(sn.s[0].si.tunnel, 0);
+	assert_string_equal(sn.s[0].client, "");
+	assert_memory_equal(sn.s[0].peer, "127.0.0.1:", 10);
+	snprintf(want, sizeof(want), "127.0.0.1:%u", t->t_port);
+	assert_string_equal(sn.s[0].target, want);
+	assert_int_equal(sn.s[0].si.bytes_in, 1000);
+	assert_int_equal(sn.s[0].si.bytes_out, 1000);
+	assert_int_equal(sn.s[1].si.bytes_in, 3000);
+	assert_int_equal(sn.s[1].si.bytes_out, 3000);
+	assert_true(sn.s[0].si.started_at > 0);
+	assert_true(sn.s[0].si.age >= sn.s[1].si.age);
+
+	/* Close the first: its user sees the end, the second stays. */
+	assert_int_equal(gt_fwd_session_close(fw, id1, "test"), 0);
+	assert_true(wait_for(cond_closed, two.a));
+	assert_int_equal(gt_fwd_session_close(fw, id1, "test"), -1);
+	seen_list(fw, &sn);
+	assert_int_equal(sn.n, 1);
+	assert_true(sn.s[0].si.id == id2);
+	assert_int_equal(gt_fwd_counters(fw, fp.port)->active, 1);
+	assert_false(cond_closed(two.b));
+
+	/* A tunnel session (stub mux): client name, stream bytes, closed via the mux. */
+	stub.have_mux = 1;
+	m = mapping(tport, "10.0.0.9", 22, 1);
+	assert_int_equal(gt_fwd_add(fw, &m, err, sizeof(err)), 0);
+	c = tclient_new(tport, 0, 1, 0, 0);
+	assert_true(wait_for(cond_opened, NULL));
+	seen_list(fw, &sn);
+	assert_int_equal(sn.n, 2);
+	id3 = sn.s[1].si.id;
+	assert_true(id3 > id2);
+	assert_int_equal(sn.s[1].si.tunnel, 1);
+	assert_int_equal(sn.s[1].si.port, tport);
+	assert_string_equal(sn.s[1].client, "alice");
+	assert_string_equal(sn.s[1].target, "10.0.0.9:22");
+	assert_int_equal(sn.s[1].si.bytes_in, 11);
+	assert_int_equal(sn.s[1].si.bytes_out, 22);
+	assert_int_equal(gt_fwd_session_close(fw, id3, "test"), 0);
+	assert_int_equal(stub.nclose, 1);
+	assert_true(wait_for(cond_closed, c));
+	assert_int_equal(gt_fwd_session_close(fw, id3, "test"), -1);
+	seen_list(fw, &sn);
+	assert_int_equal(sn.n, 1);
+	tclient_free(c);
+
+	/* Removing the mapping ends its sessions and their records. */
+	assert_int_equal(gt_fwd_remove(fw, fp.port), 0);
+	assert_true(wait_for(cond_closed, two.b));
+	seen_list(fw, &sn);
+	assert_int_equal(sn.n, 0);
+	tclient_free(two.a);
+	tclient_free(two.b);
+	gt_fwd_free(fw);
+	target_free(t);
+}
+
 /* A DNS query reached the silent name server. */
 static int
 cond_udp_query(void *arg)
@@ -849,6 +1051,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_emfile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tunnel_handoff, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dns_pending, setup,
 		    teardown),
 	};
