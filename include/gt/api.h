@@ -101,8 +101,9 @@ int	gt_api_parse_body(const char *buf, size_t len, json_t **out,
  * setting; fill m (id and created_at zeroed). 0, or 400 with msg. Also
  * refused: an unknown field; a bad access_rule, access_ips (array or
  * go-tunnel's JSON-in-a-string, at most GT_ACCESS_IPS_MAX entries) or
- * max_connections (0..GT_MAXCONN_MAX); bandwidth_limit or proxy_protocol
- * with anything but their "nothing" value (not built yet); a direct target on this host at the API port,
+ * max_connections (0..GT_MAXCONN_MAX) or bandwidth_limit (0 or
+ * GT_BANDWIDTH_MIN..GT_BANDWIDTH_MAX); proxy_protocol with anything but
+ * its "nothing" value (not built yet); a direct target on this host at the API port,
  * the tunnel port or the mapping's own port.
  */
 int	gt_api_check_create(const json_t *, const struct gt_config *cfg,
@@ -123,8 +124,8 @@ int	gt_api_check_update_port(const json_t *, uint16_t *port, char *msg,
 /*
  * Apply an update request to old (the stored mapping) into m: target_host
  * (target_ip), target_port, client, access_rule, access_ips,
- * max_connections; bandwidth_limit and proxy_protocol only with their
- * "nothing" values; use_tunnel only unchanged. 0, or 400 with msg naming
+ * max_connections, bandwidth_limit; proxy_protocol only with its
+ * "nothing" value; use_tunnel only unchanged. 0, or 400 with msg naming
  * the field. The self-target rules of create hold.
  */
 int	gt_api_check_update(const json_t *, const struct gt_config *cfg,

@@ -68,10 +68,11 @@ void	gt_fwd_set_limits(struct gt_fwd *, unsigned max_sessions,
 void	gt_fwd_set_own_ports(struct gt_fwd *, uint16_t api_port,
 	    uint16_t tunnel_port);
 /*
- * Apply m's changed fields (target, client, access rule, max_connections)
- * to the served mapping of m->source_port at once: new connections see
- * them, and open sessions whose peer the new rule refuses are closed.
- * -1 (ENOENT) if not served.
+ * Apply m's changed fields (target, client, access rule, max_connections,
+ * bandwidth_limit) to the served mapping of m->source_port at once: new
+ * connections see them, open sessions whose peer the new rule refuses are
+ * closed, and running transfers move at the new rate. -1 (ENOENT) if not
+ * served.
  */
 int	gt_fwd_update(struct gt_fwd *, const struct gt_mapping *m);
 /*
@@ -79,6 +80,13 @@ int	gt_fwd_update(struct gt_fwd *, const struct gt_mapping *m);
  * gt_fwd_restore (a port that cannot be bound is kept failed and retried).
  */
 int	gt_fwd_reload(struct gt_fwd *, const struct gt_mapping *m);
+/*
+ * bandwidth_limit's pacing of port, dir 0 user -> target, 1 target -> user:
+ * times a session had to wait for its turn, and the time waited (summed
+ * over sessions). -1 (ENOENT) if not served.
+ */
+int	gt_fwd_throttled(struct gt_fwd *, uint16_t port, int dir,
+	    uint64_t *events, uint64_t *waited_ns);
 /* Public sessions open now, all mappings. */
 unsigned gt_fwd_sessions(struct gt_fwd *);
 void	gt_fwd_set_pause_interval(struct gt_fwd *, unsigned ms);

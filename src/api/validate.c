@@ -159,7 +159,7 @@ gt_api_client_valid(const char *c)
 static const char *const validate_create_fields[] = {
 	"port", "source_port", "target_host", "target_ip", "target_port",
 	"use_tunnel", "client",
-	/* SPEC 9; bandwidth_limit and proxy_protocol: "nothing" values only. */
+	/* SPEC 9; proxy_protocol: its "nothing" value only. */
 	"bandwidth_limit", "access_rule", "access_ips", "max_connections",
 	"proxy_protocol",
 	NULL
@@ -230,21 +230,15 @@ validate_word(const json_t *v, const char *w)
 }
 
 /*
- * bandwidth_limit and proxy_protocol are stored but not enforced yet.
- * Their "nothing" values keep go-tunnel's UI working (it sends the
- * defaults); anything else would be silently ignored (a limit asked for,
- * none given), so it is refused: fail closed.
+ * proxy_protocol is stored but not sent yet. Its "nothing" value keeps
+ * go-tunnel's UI working (it sends the default); anything else would be
+ * silently ignored, so it is refused: fail closed.
  */
 static int
 validate_unbuilt(const json_t *o, char *msg, size_t msglen)
 {
 	json_t *v;
 
-	v = json_object_get(o, "bandwidth_limit");
-	if (v != NULL && !json_is_null(v) &&
-	    !(json_is_integer(v) && json_integer_value(v) == 0))
-		return validate_fail(400, msg, msglen, "field bandwidth_limit is "
-		    "not supported by this server yet (only 0 is accepted)");
 	v = json_object_get(o, "proxy_protocol");
 	if (v != NULL && !json_is_null(v) && !validate_word(v, NULL))
 		return validate_fail(400, msg, msglen, "field proxy_protocol is "
@@ -345,6 +339,18 @@ validate_edge(const json_t *o, struct gt_mapping *m, char *msg, size_t msglen)
 	if (v != NULL && !json_is_null(v) &&
 	    (rc = validate_ips(v, m, msg, msglen)) != 0)
 		return rc;
+	/* Bytes/s each way; a limit below the floor would starve TCP itself. */
+	v = json_object_get(o, "bandwidth_limit");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||
+		    (n > 0 && n < GT_BANDWIDTH_MIN) ||
+		    (uint64_t)n > GT_BANDWIDTH_MAX)
+			return validate_fail(400, msg, msglen, "bandwidth_limit: "
+			    "must be an integer, bytes per second each way: 0 "
+			    "(no limit) or %u..%llu", GT_BANDWIDTH_MIN,
+			    (unsigned long long)GT_BANDWIDTH_MAX);
+		m->bandwidth_limit = (uint64_t)n;
+	}
 	v = json_object_get(o, "max_connections");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||

@@ -45,6 +45,13 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 		    m->source_port, peer);
 		return;
 	}
+	/*
+	 * bandwidth_limit: the user's endpoint is paced both ways, reading
+	 * (toward the target) and writing (back): a paced write leaves the
+	 * stream's bytes in its output, so the mux grants the peer no more
+	 * credit until they leave, and nothing grows past the stream's window.
+	 */
+	gt_ep_set_rate(ep, fm->fm_rate[FWD_UP], fm->fm_rate[FWD_DOWN]);
 	/* The mux owns ep from here, and frees it itself on failure. */
 	if (gt_mux_open(mux, ep, m->target_host, m->target_port, fm->fm_ctr,
 	    label) == -1)

@@ -300,13 +300,12 @@ test_edge_fields(void **state)
 		"\"proxy_protocol\":\"\"",
 		"\"bandwidth_limit\":0,\"access_rule\":\"disabled\",\"access_ips\":\"[]\","
 		"\"max_connections\":0,\"proxy_protocol\":\"\"",
+		"\"bandwidth_limit\":1024", "\"bandwidth_limit\":2000000",
+		"\"bandwidth_limit\":10737418240",
 	};
 	static const struct {
 		const char *f, *name;
 	} unbuilt[] = {
-		{ "\"bandwidth_limit\":1024", "bandwidth_limit" },
-		{ "\"bandwidth_limit\":\"0\"", "bandwidth_limit" },
-		{ "\"bandwidth_limit\":0.0", "bandwidth_limit" },
 		{ "\"proxy_protocol\":\"v1\"", "proxy_protocol" },
 		{ "\"proxy_protocol\":\"v2\"", "proxy_protocol" },
 	}, bad[] = {
@@ -325,6 +324,16 @@ test_edge_fields(void **state)
 		{ "\"max_connections\":1000001", "max_connections" },
 		{ "\"max_connections\":\"5\"", "max_connections" },
 		{ "\"max_connections\":5.5", "max_connections" },
+		{ "\"bandwidth_limit\":-1", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":1", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":1023", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":10737418241", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":9223372036854775807", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":\"0\"", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":\"2000000\"", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":0.0", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":2e6", "bandwidth_limit" },
+		{ "\"bandwidth_limit\":true", "bandwidth_limit" },
 	};
 	struct gt_mapping	m;
 	char			msg[GT_API_MSG_MAX], body[4096];
@@ -373,6 +382,13 @@ test_edge_fields(void **state)
 	assert_int_equal(m.access_rule, GT_ACCESS_BLACKLIST);
 	assert_int_equal(m.n_access_ips, 2);
 	assert_int_equal(m.access_ips[1].prefix, 8);
+	/* bandwidth_limit is read into the mapping; absent is 0. */
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
+	    "\"bandwidth_limit\":2000000}", 0, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.bandwidth_limit, 2000000);
+	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\"}", 0,
+	    &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.bandwidth_limit, 0);
 	/* A whitelist with no entries is allowed (it admits nobody). */
 	assert_int_equal(create("{\"port\":10001,\"target_host\":\"h\","
 	    "\"access_rule\":\"whitelist\"}", 0, &m, msg, sizeof(msg)), 0);
@@ -446,6 +462,21 @@ test_update(void **state)
 	assert_non_null(strstr(msg, "access_rule"));
 	assert_int_equal(update("{\"port\":10001,\"bandwidth_limit\":5}", &old,
 	    &m, msg, sizeof(msg)), 400);
+	assert_non_null(strstr(msg, "bandwidth_limit"));
+	/* a limit set, changed and lifted; other fields stay */
+	assert_int_equal(update("{\"port\":10001,\"bandwidth_limit\":4000000}",
+	    &old, &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.bandwidth_limit, 4000000);
+	assert_int_equal(m.max_connections, 3);
+	old = m;
+	assert_int_equal(update("{\"port\":10001,\"target_port\":81}", &old,
+	    &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.bandwidth_limit, 4000000);
+	assert_int_equal(update("{\"port\":10001,\"bandwidth_limit\":0}", &old,
+	    &m, msg, sizeof(msg)), 0);
+	assert_int_equal(m.bandwidth_limit, 0);
+	assert_int_equal(update("{\"port\":10001,\"bandwidth_limit\":-5}",
+	    &old, &m, msg, sizeof(msg)), 400);
 	assert_non_null(strstr(msg, "bandwidth_limit"));
 	assert_int_equal(update("{\"port\":10001,\"use_tunnel\":true}", &old,
 	    &m, msg, sizeof(msg)), 400);
