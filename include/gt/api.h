@@ -182,6 +182,10 @@ struct gt_api_figures {
 	size_t		 nmaps;		/* per mapping, for gt_mapping_refused_total: */
 	const uint16_t	*map_port;	/* [nmaps] its public port */
 	const uint64_t	*map_refused;	/* [nmaps] connections its access rule refused */
+	const uint64_t	*map_bw;	/* [nmaps] its bandwidth_limit (may be NULL) */
+	/* [2 * nmaps] (may be NULL): 2i user -> target, 2i+1 target -> user */
+	const uint64_t	*map_throttled;	/* waits for a turn at the bucket */
+	const uint64_t	*map_waited_ns;	/* time sessions waited, summed */
 };
 
 /* Prometheus text format (0.0.4); malloc'ed, caller frees; NULL on ENOMEM. */

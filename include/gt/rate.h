@@ -10,7 +10,9 @@
  * one quantum each (round-robin), so sessions that all want more get equal
  * shares, and one that wants less leaves the rest to the others. While
  * anybody waits, a caller that is not being woken queues behind them
- * instead of taking what has refilled.
+ * instead of taking what has refilled; out of turn, a caller also queues
+ * unless the bucket holds a quantum or all it asks (no syscall per few
+ * bytes refilled).
  *
  * Refill: limit bytes per second, at most a burst in the bucket:
  * burst = min(limit, max(64 KiB, limit / 50)) (20 ms at high rates, so a

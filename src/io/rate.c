@@ -120,8 +120,9 @@ rate_arm(struct gt_rate *r)
 		need = (uint64_t)((int64_t)r->r_quantum - r->r_tokens);
 		ns = (need * RATE_NS - r->r_frac + r->r_limit - 1) / r->r_limit;
 	}
-	tv.tv_sec = (time_t)(ns / RATE_NS);
-	tv.tv_usec = (suseconds_t)((ns % RATE_NS + 999) / 1000);
+	ns = (ns + 999) / 1000;		/* us, rounded up */
+	tv.tv_sec = (time_t)(ns / 1000000);
+	tv.tv_usec = (suseconds_t)(ns % 1000000);
 	if (evtimer_add(r->r_timer, &tv) == 0)
 		r->r_armed = 1;
 }
@@ -241,8 +242,14 @@ gt_rate_take(struct gt_rate *r, struct gt_rate_waiter *w, size_t want)
 	served = r->r_serving == w;
 	if (served)
 		r->r_serving = NULL;
-	/* Nobody jumps the queue: its members have waited longer. */
-	if (r->r_tokens <= 0 || (!served && !TAILQ_EMPTY(&r->r_q))) {
+	/*
+	 * Nobody jumps the queue: its members have waited longer. Out of
+	 * turn, a caller takes only a quantum or all it asks: the few bytes
+	 * that refill while it works would make a syscall each.
+	 */
+	if (r->r_tokens <= 0 || (!served && (!TAILQ_EMPTY(&r->r_q) ||
+	    (uint64_t)r->r_tokens < (want < r->r_quantum ? want :
+	    r->r_quantum)))) {
 		rate_enqueue(r, w);
 		return 0;
 	}

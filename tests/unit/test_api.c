@@ -758,6 +758,10 @@ test_metrics(void **state)
 	uint64_t		 codes[GT_API_CODE_MAX - GT_API_CODE_MIN + 1];
 	char			*t;
 	size_t			 len;
+	static const uint16_t	 ports[2] = { 10001, 10002 };
+	static const uint64_t	 refused[2] = { 0, 1 }, bw[2] = { 0, 2000000 };
+	static const uint64_t	 thr[4] = { 0, 0, 7, 9 };
+	static const uint64_t	 waited[4] = { 0, 0, 250000000, 1500000000 };
 
 	(void)state;
 	memset(codes, 0, sizeof(codes));
@@ -786,6 +790,25 @@ test_metrics(void **state)
 	assert_null(strstr(t, "code=\"404\""));
 	assert_non_null(strstr(t, "gt_build_info{version=\"" GT_VERSION "\"} 1\n"));
 	assert_int_equal(t[len - 1], '\n');
+	assert_null(strstr(t, "gt_mapping_bandwidth_limit_bytes"));
+	free(t);
+
+	/* Per mapping: its limit, and waits by direction. */
+	f.nmaps = 2;
+	f.map_port = ports;
+	f.map_refused = refused;
+	f.map_bw = bw;
+	f.map_throttled = thr;
+	f.map_waited_ns = waited;
+	t = gt_api_metrics_text(&f, &len);
+	assert_non_null(t);
+	assert_non_null(strstr(t, "# TYPE gt_mapping_bandwidth_limit_bytes gauge\n"));
+	assert_non_null(strstr(t, "\ngt_mapping_bandwidth_limit_bytes{port=\"10001\"} 0\n"));
+	assert_non_null(strstr(t, "\ngt_mapping_bandwidth_limit_bytes{port=\"10002\"} 2000000\n"));
+	assert_non_null(strstr(t, "\ngt_mapping_throttled_total{port=\"10002\",direction=\"in\"} 7\n"));
+	assert_non_null(strstr(t, "\ngt_mapping_throttled_total{port=\"10002\",direction=\"out\"} 9\n"));
+	assert_non_null(strstr(t, "\ngt_mapping_throttled_seconds_total{port=\"10002\",direction=\"out\"} 1.500\n"));
+	assert_non_null(strstr(t, "\ngt_mapping_throttled_seconds_total{port=\"10001\",direction=\"in\"} 0.000\n"));
 	free(t);
 }
 
