@@ -361,7 +361,9 @@ def test_tunnel_holds_back():
     assert within(got / 2.5, LIMIT, 0.15), got
     # Unpaced, the target would have sent all 40 MiB by now.
     assert held < 12 * 1024 * 1024, held
-    assert grew[0] < 8 * 1024 and grew[1] < 8 * 1024, grew
+    # ASan's shadow and quarantine make RSS say little there.
+    if not tunlib.is_asan_build():
+        assert grew[0] < 8 * 1024 and grew[1] < 8 * 1024, grew
     s.close()
     wait_until(lambda: tunlib.clients(srv)[0]["streams"] == 0, 10,
                what="the stream to end")
