@@ -350,6 +350,8 @@ relay_spl_off(struct relay_dir *d)
 {
 	relay_ev(d->d_rev, &d->d_r_on, 0);
 	relay_ev(d->d_wev, &d->d_w_on, 0);
+	gt_rate_cancel(&d->d_rwait);	/* the endpoint waits its own turns now */
+	d->d_throttled = 0;
 	d->d_spl = 0;
 	gt_ep_read_enable(d->d_src, 1);
 }

@@ -404,6 +404,23 @@ test_endpoint(void **state)
 	gt_ep_set_rate(m, NULL, NULL);
 	WAIT_UNTIL(gt_ep_mem_written(m) == len, 5);
 	assert_int_equal(gt_rate_waiting(wr), 0);
+	gt_ep_free(m);
+
+	/* From unlimited to limited under a running writer: paced at once. */
+	gt_rate_set(wr, 0);
+	m = gt_ep_mem(base, ep_cb, NULL);
+	assert_non_null(m);
+	gt_ep_set_rate(m, NULL, wr);
+	gt_ep_mem_block(m, 1);		/* the peer does not read for now */
+	evbuffer_add(gt_ep_output(m), buf, len);
+	gt_ep_kick(m);
+	spin(5);
+	assert_int_equal(gt_ep_mem_written(m), 0);
+	gt_rate_set(wr, 2000000);
+	gt_ep_mem_block(m, 0);
+	WAIT_UNTIL(gt_rate_waiting(wr) == 1, 5);
+	spin(20);
+	assert_int_equal(gt_ep_mem_written(m), 65536);
 	gt_rate_unref(wr);
 	gt_ep_free(m);
 	free(buf);
