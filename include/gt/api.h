@@ -104,8 +104,9 @@ int	gt_api_parse_body(const char *buf, size_t len, json_t **out,
  * setting; fill m (id and created_at zeroed). 0, or 400 with msg. Also
  * refused: an unknown field; a bad access_rule, access_ips (array or
  * go-tunnel's JSON-in-a-string, at most GT_ACCESS_IPS_MAX entries) or
- * max_connections (0..GT_MAXCONN_MAX) or proxy_protocol ("", "v1", "v2");
- * bandwidth_limit with anything but 0 (not built yet); a direct target on this host at the API port,
+ * max_connections (0..GT_MAXCONN_MAX), bandwidth_limit (0 or
+ * GT_BANDWIDTH_MIN..GT_BANDWIDTH_MAX) or proxy_protocol ("", "v1", "v2");
+ * a direct target on this host at the API port,
  * the tunnel port or the mapping's own port.
  */
 int	gt_api_check_create(const json_t *, const struct gt_config *cfg,
@@ -126,9 +127,8 @@ int	gt_api_check_update_port(const json_t *, uint16_t *port, char *msg,
 /*
  * Apply an update request to old (the stored mapping) into m: target_host
  * (target_ip), target_port, client, access_rule, access_ips,
- * max_connections, proxy_protocol; bandwidth_limit only with its
- * "nothing" value; use_tunnel only unchanged. 0, or 400 with msg naming
- * the field. The self-target rules of create hold.
+ * max_connections, bandwidth_limit, proxy_protocol; use_tunnel only
+ * unchanged. 0, or 400 with msg naming the field. The self-target rules of create hold.
  */
 int	gt_api_check_update(const json_t *, const struct gt_config *cfg,
 	    const struct gt_mapping *old, struct gt_mapping *m, char *msg,
@@ -202,6 +202,10 @@ struct gt_api_figures {
 	size_t		 nmaps;		/* per mapping, for gt_mapping_refused_total: */
 	const uint16_t	*map_port;	/* [nmaps] its public port */
 	const uint64_t	*map_refused;	/* [nmaps] connections its access rule refused */
+	const uint64_t	*map_bw;	/* [nmaps] its bandwidth_limit (may be NULL) */
+	/* [2 * nmaps] (may be NULL): 2i user -> target, 2i+1 target -> user */
+	const uint64_t	*map_throttled;	/* waits for a turn at the bucket */
+	const uint64_t	*map_waited_ns;	/* time sessions waited, summed */
 };
 
 /* Prometheus text format (0.0.4); malloc'ed, caller frees; NULL on ENOMEM. */

@@ -22,6 +22,7 @@
 struct event_base;
 struct evbuffer;
 struct gt_ep;
+struct gt_rate;
 struct gt_tls_ctx;
 
 enum gt_ep_ev {
@@ -89,6 +90,16 @@ void	gt_ep_set_lowat(struct gt_ep *, size_t lowat);
 void	gt_ep_set_read_hiwat(struct gt_ep *, size_t hiwat);
 /* Stop/resume reading the socket (input still holds what was read). */
 void	gt_ep_read_enable(struct gt_ep *, int on);
+/*
+ * Pace reading the socket by rd and writing it by wr (token buckets,
+ * rate.h; referenced until changed or freed; NULL: unpaced). A paced
+ * endpoint waits its turn instead of reading or writing: it is paused,
+ * never failed, and backpressure does the rest. Writes are paced while
+ * open; the flush of gt_ep_shutdown() is not.
+ */
+void	gt_ep_set_rate(struct gt_ep *, struct gt_rate *rd, struct gt_rate *wr);
+/* The bucket reading is paced by, or NULL (a relay splicing reads by it). Borrowed. */
+struct gt_rate *gt_ep_read_rate(const struct gt_ep *);
 /* EOF leaves the endpoint open for writing (TCP half-close); off by default. */
 void	gt_ep_set_halfclose(struct gt_ep *, int on);
 /* Send our FIN once output is written; reading goes on. */

@@ -70,11 +70,11 @@ void	gt_fwd_set_own_ports(struct gt_fwd *, uint16_t api_port,
 	    uint16_t tunnel_port);
 /*
  * Apply m's changed fields (target, client, access rule, max_connections,
- * proxy_protocol) to the served mapping of m->source_port at once: new
- * connections see them, and open sessions whose peer the new rule refuses
- * are closed. proxy_protocol applies to new sessions only: a running one
- * has sent its header (or none) already.
- * -1 (ENOENT) if not served.
+ * bandwidth_limit, proxy_protocol) to the served mapping of m->source_port
+ * at once: new connections see them, open sessions whose peer the new rule
+ * refuses are closed, and running transfers move at the new rate.
+ * proxy_protocol applies to new sessions only: a running one has sent its
+ * header (or none) already. -1 (ENOENT) if not served.
  */
 int	gt_fwd_update(struct gt_fwd *, const struct gt_mapping *m);
 /*
@@ -109,6 +109,13 @@ void	gt_fwd_sessions_foreach(struct gt_fwd *, gt_fwd_session_cb *cb, void *arg);
  * logged as any close, with why). -1 (ENOENT) if no such live session.
  */
 int	gt_fwd_session_close(struct gt_fwd *, uint64_t id, const char *why);
+/*
+ * bandwidth_limit's pacing of port, dir 0 user -> target, 1 target -> user:
+ * times a session had to wait for its turn, and the time waited (summed
+ * over sessions). -1 (ENOENT) if not served.
+ */
+int	gt_fwd_throttled(struct gt_fwd *, uint16_t port, int dir,
+	    uint64_t *events, uint64_t *waited_ns);
 /* Public sessions open now, all mappings. */
 unsigned gt_fwd_sessions(struct gt_fwd *);
 void	gt_fwd_set_pause_interval(struct gt_fwd *, unsigned ms);

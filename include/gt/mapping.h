@@ -18,6 +18,13 @@
 #define GT_ACCESS_IPS_MAX	64
 #define GT_MAXCONN_MAX	1000000	/* max_connections bound */
 #define GT_PROXY_MAX	3	/* "", "v1", "v2" */
+/*
+ * bandwidth_limit, bytes per second each way: 0 (none) or MIN..MAX. Below
+ * 1 KiB/s a TCP segment would take a second; 10 GiB/s is past any link
+ * gt serves and keeps the bucket's arithmetic in 64 bits (rate.h).
+ */
+#define GT_BANDWIDTH_MIN	1024u
+#define GT_BANDWIDTH_MAX	(10ull * 1024 * 1024 * 1024)
 
 /* access_rule: who may connect to the public port. */
 enum gt_access {
@@ -39,7 +46,7 @@ struct gt_mapping {
 	size_t		n_access_ips;
 	struct gt_cidr	access_ips[GT_ACCESS_IPS_MAX];
 	unsigned	max_connections;	/* 0: limits.max_sessions_per_mapping */
-	uint64_t	bandwidth_limit;	/* stored only: not enforced yet */
+	uint64_t	bandwidth_limit;	/* bytes/s each way, 0: none (fwd paces) */
 	/* "", "v1", "v2": the PROXY header to the target (proxy_hdr.h), read at each accept */
 	char		proxy_protocol[GT_PROXY_MAX + 1];
 };

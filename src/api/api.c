@@ -274,7 +274,8 @@ api_metrics(struct api_ctx *c)
 	const struct gt_counters *ctr;
 	const struct api_gate_stats *gs;
 	uint16_t		*ports = NULL;
-	uint64_t		*refused = NULL;
+	uint64_t		*refused = NULL, *bw = NULL, *thr = NULL;
+	uint64_t		*waited = NULL;
 	struct evbuffer		*out;
 	size_t			 n = 0, i, len;
 	char			*text;
@@ -287,14 +288,25 @@ api_metrics(struct api_ctx *c)
 	}
 	f.mappings = n;
 	if (n > 0 && ((ports = calloc(n, sizeof(*ports))) == NULL ||
-	    (refused = calloc(n, sizeof(*refused))) == NULL)) {
+	    (refused = calloc(n, sizeof(*refused))) == NULL ||
+	    (bw = calloc(n, sizeof(*bw))) == NULL ||
+	    (thr = calloc(2 * n, sizeof(*thr))) == NULL ||
+	    (waited = calloc(2 * n, sizeof(*waited))) == NULL)) {
 		free(ports);
+		free(refused);
+		free(bw);
+		free(thr);
 		free(ms);
 		api_error(c, 500, "out of memory");
 		return;
 	}
 	for (i = 0; i < n; i++) {
 		ports[i] = ms[i].source_port;
+		bw[i] = ms[i].bandwidth_limit;
+		(void)gt_fwd_throttled(api->api_fwd, ms[i].source_port, 0,
+		    &thr[2 * i], &waited[2 * i]);
+		(void)gt_fwd_throttled(api->api_fwd, ms[i].source_port, 1,
+		    &thr[2 * i + 1], &waited[2 * i + 1]);
 		if ((ctr = gt_fwd_counters(api->api_fwd, ms[i].source_port)) != NULL) {
 			f.sessions_total += ctr->total;
 			refused[i] = ctr->refused;
@@ -304,6 +316,9 @@ api_metrics(struct api_ctx *c)
 	f.nmaps = n;
 	f.map_port = ports;
 	f.map_refused = refused;
+	f.map_bw = bw;
+	f.map_throttled = thr;
+	f.map_waited_ns = waited;
 	gt_fwd_totals(api->api_fwd, &f.sessions_active, &f.bytes_in, &f.bytes_out);
 	f.tunnel_clients = api->api_reg ? gt_registry_count(api->api_reg) : 0;
 	f.paused_listeners = gt_fwd_paused(api->api_fwd);
@@ -322,6 +337,9 @@ api_metrics(struct api_ctx *c)
 	api->api_codes[200 - GT_API_CODE_MIN]--;
 	free(ports);
 	free(refused);
+	free(bw);
+	free(thr);
+	free(waited);
 	if (text == NULL || (out = evbuffer_new()) == NULL) {
 		free(text);
 		api_error(c, 500, "out of memory");

@@ -106,6 +106,36 @@ gt_api_metrics_text(const struct gt_api_figures *f, size_t *len)
 	    i++)
 		metrics_add(&b, "gt_mapping_refused_total{port=\"%u\"} %llu\n",
 		    (unsigned)f->map_port[i], (unsigned long long)f->map_refused[i]);
+	if (f->map_bw != NULL && f->map_port != NULL) {
+		metrics_add(&b, "# HELP gt_mapping_bandwidth_limit_bytes The "
+		    "mapping's bandwidth_limit, bytes per second each way (0: "
+		    "none).\n# TYPE gt_mapping_bandwidth_limit_bytes gauge\n");
+		for (i = 0; i < f->nmaps; i++)
+			metrics_add(&b, "gt_mapping_bandwidth_limit_bytes"
+			    "{port=\"%u\"} %llu\n", (unsigned)f->map_port[i],
+			    (unsigned long long)f->map_bw[i]);
+	}
+	if (f->map_throttled != NULL && f->map_waited_ns != NULL &&
+	    f->map_port != NULL) {
+		metrics_add(&b, "# HELP gt_mapping_throttled_total Times a "
+		    "session of the mapping waited for its bandwidth_limit, by "
+		    "direction (in: user to target).\n"
+		    "# TYPE gt_mapping_throttled_total counter\n");
+		for (i = 0; i < 2 * f->nmaps; i++)
+			metrics_add(&b, "gt_mapping_throttled_total{port=\"%u\","
+			    "direction=\"%s\"} %llu\n",
+			    (unsigned)f->map_port[i / 2], i % 2 ? "out" : "in",
+			    (unsigned long long)f->map_throttled[i]);
+		metrics_add(&b, "# HELP gt_mapping_throttled_seconds_total Time "
+		    "the mapping's sessions waited for its bandwidth_limit, "
+		    "summed over sessions, by direction.\n"
+		    "# TYPE gt_mapping_throttled_seconds_total counter\n");
+		for (i = 0; i < 2 * f->nmaps; i++)
+			metrics_add(&b, "gt_mapping_throttled_seconds_total"
+			    "{port=\"%u\",direction=\"%s\"} %.3f\n",
+			    (unsigned)f->map_port[i / 2], i % 2 ? "out" : "in",
+			    (double)f->map_waited_ns[i] / 1e9);
+	}
 	metrics_add(&b, "# HELP gt_build_info Build of this server.\n"
 	    "# TYPE gt_build_info gauge\ngt_build_info{version=\"%s\"} 1\n", GT_VERSION);
 	if (b.mb_fail) {

@@ -160,7 +160,7 @@ gt_api_client_valid(const char *c)
 static const char *const validate_create_fields[] = {
 	"port", "source_port", "target_host", "target_ip", "target_port",
 	"use_tunnel", "client",
-	/* SPEC 9; bandwidth_limit: its "nothing" value only. */
+	/* SPEC 9 */
 	"bandwidth_limit", "access_rule", "access_ips", "max_connections",
 	"proxy_protocol",
 	NULL
@@ -215,25 +215,6 @@ validate_known(const json_t *o, const char *const *known, char *msg,
 			    "unknown field \"%s\"", name);
 		}
 	}
-	return 0;
-}
-
-/*
- * bandwidth_limit is stored but not enforced yet. Its "nothing" value
- * keeps go-tunnel's UI working (it sends the default); anything else would
- * be silently ignored (a limit asked for, none given), so it is refused:
- * fail closed.
- */
-static int
-validate_unbuilt(const json_t *o, char *msg, size_t msglen)
-{
-	json_t *v;
-
-	v = json_object_get(o, "bandwidth_limit");
-	if (v != NULL && !json_is_null(v) &&
-	    !(json_is_integer(v) && json_integer_value(v) == 0))
-		return validate_fail(400, msg, msglen, "field bandwidth_limit is "
-		    "not supported by this server yet (only 0 is accepted)");
 	return 0;
 }
 
@@ -311,8 +292,6 @@ validate_edge(const json_t *o, struct gt_mapping *m, char *msg, size_t msglen)
 	json_int_t	 n;
 	int		 rc;
 
-	if ((rc = validate_unbuilt(o, msg, msglen)) != 0)
-		return rc;
 	v = json_object_get(o, "access_rule");
 	if (v != NULL && !json_is_null(v)) {
 		/* go-tunnel's UI sends "" for "no rule". */
@@ -330,6 +309,18 @@ validate_edge(const json_t *o, struct gt_mapping *m, char *msg, size_t msglen)
 	if (v != NULL && !json_is_null(v) &&
 	    (rc = validate_ips(v, m, msg, msglen)) != 0)
 		return rc;
+	/* Bytes/s each way; a limit below the floor would starve TCP itself. */
+	v = json_object_get(o, "bandwidth_limit");
+	if (v != NULL && !json_is_null(v)) {
+		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||
+		    (n > 0 && n < GT_BANDWIDTH_MIN) ||
+		    (uint64_t)n > GT_BANDWIDTH_MAX)
+			return validate_fail(400, msg, msglen, "bandwidth_limit: "
+			    "must be an integer, bytes per second each way: 0 "
+			    "(no limit) or %u..%llu", GT_BANDWIDTH_MIN,
+			    (unsigned long long)GT_BANDWIDTH_MAX);
+		m->bandwidth_limit = (uint64_t)n;
+	}
 	v = json_object_get(o, "max_connections");
 	if (v != NULL && !json_is_null(v)) {
 		if (!json_is_integer(v) || (n = json_integer_value(v)) < 0 ||

@@ -31,6 +31,7 @@
 #include "gt/counters.h"
 #include "gt/endpoint.h"
 #include "gt/fwd.h"
+#include "gt/rate.h"
 #include "gt/registry.h"
 #include "gt/log.h"
 #include "gt/selfaddr.h"
@@ -42,6 +43,9 @@
 #define FWD_MAX_SESSIONS	20000	/* limits.max_sessions */
 #define FWD_MAX_PER_MAP		10000	/* limits.max_sessions_per_mapping */
 #define FWD_LOOP_LOG_MS		10000	/* one loop warning a mapping per */
+
+_Static_assert(GT_BANDWIDTH_MAX <= GT_RATE_MAX,
+    "bandwidth_limit's bound must fit the bucket's arithmetic");
 
 /* Refusals by access rule: per peer address, so a scan cannot flood the log. */
 static struct gt_logrl fwd_access_rl;
@@ -235,9 +239,16 @@ fwd_map_new(struct gt_fwd *fw, const struct gt_mapping *m, char *err,
 	}
 	if ((fm = calloc(1, sizeof(*fm))) == NULL ||
 	    (fm->fm_ctr = gt_counters_new()) == NULL ||
+	    (fm->fm_rate[FWD_UP] = gt_rate_new(fw->fw_base,
+	    m->bandwidth_limit)) == NULL ||
+	    (fm->fm_rate[FWD_DOWN] = gt_rate_new(fw->fw_base,
+	    m->bandwidth_limit)) == NULL ||
 	    (fm->fm_retry = evtimer_new(fw->fw_base, fwd_retry_cb, fm)) == NULL) {
-		if (fm != NULL)
+		if (fm != NULL) {
 			gt_counters_unref(fm->fm_ctr);
+			gt_rate_unref(fm->fm_rate[FWD_UP]);
+			gt_rate_unref(fm->fm_rate[FWD_DOWN]);
+		}
 		free(fm);
 		snprintf(err, errlen, "out of memory");
 		errno = ENOMEM;
@@ -270,6 +281,8 @@ fwd_map_free(struct fwd_map *fm)
 	fm->fm_ctr->on_session = NULL;
 	event_free(fm->fm_retry);
 	gt_counters_unref(fm->fm_ctr);
+	gt_rate_unref(fm->fm_rate[FWD_UP]);
+	gt_rate_unref(fm->fm_rate[FWD_DOWN]);
 	free(fm);
 }
 
@@ -658,6 +671,9 @@ gt_fwd_update(struct gt_fwd *fw, const struct gt_mapping *m)
 	    cur->n_access_ips * sizeof(cur->access_ips[0]));
 	cur->max_connections = m->max_connections;
 	cur->bandwidth_limit = m->bandwidth_limit;
+	/* Running transfers take the new rate at once: they share these. */
+	gt_rate_set(fm->fm_rate[FWD_UP], cur->bandwidth_limit);
+	gt_rate_set(fm->fm_rate[FWD_DOWN], cur->bandwidth_limit);
 	memcpy(cur->proxy_protocol, m->proxy_protocol,
 	    sizeof(cur->proxy_protocol));
 	cur->proxy_protocol[sizeof(cur->proxy_protocol) - 1] = '\0';
@@ -667,9 +683,10 @@ gt_fwd_update(struct gt_fwd *fw, const struct gt_mapping *m)
 	    fm, "refused by the new access rule");
 	fwd_listen_update(fm);
 	log_info("fwd", "port %u updated: -> %s:%u, access %s (%zu entries), "
-	    "max_connections %u", cur->source_port, cur->target_host,
-	    cur->target_port, gt_mapping_rule_name(cur->access_rule),
-	    cur->n_access_ips, cur->max_connections);
+	    "max_connections %u, bandwidth_limit %llu", cur->source_port,
+	    cur->target_host, cur->target_port,
+	    gt_mapping_rule_name(cur->access_rule), cur->n_access_ips,
+	    cur->max_connections, (unsigned long long)cur->bandwidth_limit);
 	return 0;
 }
 
@@ -681,6 +698,25 @@ gt_fwd_reload(struct gt_fwd *fw, const struct gt_mapping *m)
 	if ((fm = fwd_find(fw, m->source_port)) != NULL)
 		fwd_map_remove(fw, fm);
 	return gt_fwd_restore(fw, m);
+}
+
+int
+gt_fwd_throttled(struct gt_fwd *fw, uint16_t port, int dir, uint64_t *events,
+    uint64_t *waited_ns)
+{
+	struct fwd_map *fm = fwd_find(fw, port);
+	struct gt_rate *r;
+
+	if (fm == NULL) {
+		errno = ENOENT;
+		return -1;
+	}
+	r = fm->fm_rate[dir != 0 ? FWD_DOWN : FWD_UP];
+	if (events != NULL)
+		*events = gt_rate_throttled(r);
+	if (waited_ns != NULL)
+		*waited_ns = gt_rate_waited_ns(r);
+	return 0;
 }
 
 unsigned

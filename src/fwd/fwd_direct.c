@@ -25,6 +25,7 @@
 #include "gt/endpoint.h"
 #include "gt/log.h"
 #include "gt/proxy_hdr.h"
+#include "gt/rate.h"
 #include "gt/relay.h"
 #include "fwd_local.h"
 
@@ -170,6 +171,8 @@ fwd_dial_done(evutil_socket_t fd, int err, const char *why, void *arg)
 		fwd_session_close(s, "cannot write the PROXY header");
 		return;
 	}
+	/* bandwidth_limit: what comes from the target is paced by reading it. */
+	gt_ep_set_rate(tgt, fm->fm_rate[FWD_DOWN], NULL);
 	clock_gettime(CLOCK_MONOTONIC, &s->fs_start);
 	log_debug("fwd", "port %u: %s -> %s:%u connected", fm->fm_map.source_port,
 	    s->fs_peer, fm->fm_map.target_host, fm->fm_map.target_port);
@@ -218,6 +221,8 @@ fwd_direct_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 	}
 	/* Nothing is read from the user before the target answers. */
 	gt_ep_read_enable(s->fs_pub, 0);
+	/* bandwidth_limit: what the user sends is paced by reading it. */
+	gt_ep_set_rate(s->fs_pub, fm->fm_rate[FWD_UP], NULL);
 	s->fs_dial = gt_dial_start_filtered(fw->fw_base, fwd_dns(fw),
 	    fm->fm_map.target_host, fm->fm_map.target_port,
 	    FWD_CONNECT_TIMEOUT, fwd_self_filter, fw, fwd_dial_done, s);

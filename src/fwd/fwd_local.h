@@ -18,11 +18,14 @@
 
 #define FWD_ERRLEN	256
 #define FWD_ADDRSTRLEN	64	/* "[v6]:port" */
+#define FWD_UP		0	/* fm_rate: reading the user */
+#define FWD_DOWN	1	/* fm_rate: reading the target, or writing the user */
 
 struct event;
 struct evconnlistener;
 struct gt_accept_pause;
 struct gt_mux;
+struct gt_rate;
 struct fwd_session;
 struct gt_proxy_addr;
 
@@ -61,6 +64,12 @@ struct fwd_map {
 	struct gt_mapping	 fm_map;	/* our copy */
 	struct evconnlistener	*fm_lev;	/* NULL while binding fails */
 	struct gt_counters	*fm_ctr;
+	/*
+	 * bandwidth_limit's buckets, one a direction (FWD_UP user -> target,
+	 * FWD_DOWN target -> user), shared by the sessions, which reference
+	 * them: a session outlives its mapping safely.
+	 */
+	struct gt_rate		*fm_rate[2];
 	char			 fm_err[FWD_ERRLEN];	/* "" while listening */
 	int			 fm_errno;	/* last bind failure, to log once */
 	struct event		*fm_retry;	/* rebinding timer of a failed mapping */

@@ -13,6 +13,7 @@
 #include "gt/log.h"
 #include "gt/mux.h"
 #include "gt/proxy_hdr.h"
+#include "gt/rate.h"
 #include "gt/registry.h"
 #include "fwd_local.h"
 
@@ -61,6 +62,13 @@ fwd_tunnel_accept(struct fwd_map *fm, evutil_socket_t fd, const char *peer)
 		free(fc);
 		return;
 	}
+	/*
+	 * bandwidth_limit: the user's endpoint is paced both ways, reading
+	 * (toward the target) and writing (back): a paced write leaves the
+	 * stream's bytes in its output, so the mux grants the peer no more
+	 * credit until they leave, and nothing grows past the stream's window.
+	 */
+	gt_ep_set_rate(ep, fm->fm_rate[FWD_UP], fm->fm_rate[FWD_DOWN]);
 	/*
 	 * The mux owns ep from here, and frees it itself on failure; on
 	 * success it tells fc's watcher when the stream ends, whatever ends it.

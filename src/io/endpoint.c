@@ -44,6 +44,18 @@ ep_set_addr(struct gt_ep *c)
 		snprintf(c->ep_addr, sizeof(c->ep_addr), "unix");
 }
 
+/* Leave the buckets' queues and drop their references. */
+static void
+ep_rate_release(struct gt_ep *c)
+{
+	gt_rate_cancel(&c->ep_rwait);
+	gt_rate_cancel(&c->ep_wwait);
+	gt_rate_unref(c->ep_rrate);
+	gt_rate_unref(c->ep_wrate);
+	c->ep_rrate = c->ep_wrate = NULL;
+	c->ep_rd_throttled = c->ep_wr_throttled = 0;
+}
+
 /* Take a reference while code of ours runs that may call the callback. */
 void
 ep_ref(struct gt_ep *c)
@@ -57,6 +69,7 @@ ep_unref(struct gt_ep *c)
 {
 	if (--c->ep_refcnt > 0)
 		return;
+	ep_rate_release(c);
 	if (c->ep_rev != NULL)
 		event_free(c->ep_rev);
 	if (c->ep_wev != NULL)
@@ -141,15 +154,17 @@ ep_update(struct gt_ep *c)
 		break;
 	case EP_OPEN:
 		r = (c->ep_reading && !c->ep_eof && !c->ep_rd_wants_w &&
-		    ep_in_room(c) > 0) || c->ep_wr_wants_r;
+		    !c->ep_rd_throttled && ep_in_room(c) > 0) ||
+		    c->ep_wr_wants_r;
 		/*
 		 * Writes are tried from the loop first; EV_WRITE is armed only
 		 * once the socket has refused bytes. Streaming then costs no
 		 * epoll_ctl per burst.
 		 */
-		w = (outq && c->ep_wblocked && !c->ep_wr_wants_r) ||
-		    c->ep_rd_wants_w;
-		if (outq && !c->ep_wblocked && !c->ep_wr_wants_r)
+		w = (outq && c->ep_wblocked && !c->ep_wr_wants_r &&
+		    !c->ep_wr_throttled) || c->ep_rd_wants_w;
+		if (outq && !c->ep_wblocked && !c->ep_wr_wants_r &&
+		    !c->ep_wr_throttled)
 			event_active(c->ep_wdefer, EV_WRITE, 0);
 		break;
 	case EP_CLOSING:
@@ -266,16 +281,31 @@ ep_connected(struct gt_ep *c)
 static int
 ep_write_pass(struct gt_ep *c)
 {
-	size_t		total = 0, n;
+	size_t		total = 0, n, budget, grant;
 	enum ep_io	r;
+	int		paced;
 
 	if (evbuffer_get_length(c->ep_out) > c->ep_lowat)
 		c->ep_above = 1;
 	while (total < EP_WRITE_BUDGET) {
 		if (evbuffer_get_length(c->ep_out) == 0 && c->ep_wlen == 0)
 			break;
+		budget = EP_WRITE_BUDGET - total;
+		grant = 0;
+		paced = c->ep_wrate != NULL && c->ep_state == EP_OPEN;
+		/* A TLS record in flight must go out whole: it is owed after. */
+		if (paced && c->ep_wlen == 0) {
+			grant = gt_rate_take(c->ep_wrate, &c->ep_wwait, budget);
+			if (grant == 0) {
+				c->ep_wr_throttled = 1;
+				break;
+			}
+			budget = grant;
+		}
 		n = 0;
-		r = c->ep_ops->write(c, EP_WRITE_BUDGET - total, &n);
+		r = c->ep_ops->write(c, budget, &n);
+		if (paced)
+			gt_rate_settle(c->ep_wrate, grant, n);
 		total += n;
 		if (r == EP_IO_OK)
 			continue;
@@ -317,7 +347,7 @@ ep_write_pass(struct gt_ep *c)
 static int
 ep_read_pass(struct gt_ep *c)
 {
-	size_t		total = 0, n, want;
+	size_t		total = 0, n, want, grant = 0;
 	enum ep_io	r = EP_IO_OK;
 	int		eof = 0, err = 0;
 
@@ -327,8 +357,19 @@ ep_read_pass(struct gt_ep *c)
 		/* libevent adds its chain header and rounds to a power of 2. */
 		if (want > c->ep_rdsize - EP_CHAIN_SLACK)
 			want = c->ep_rdsize - EP_CHAIN_SLACK;
+		if (c->ep_rrate != NULL) {
+			/* Paced: no more than the bucket gives, or wait a turn. */
+			grant = gt_rate_take(c->ep_rrate, &c->ep_rwait, want);
+			if (grant == 0) {
+				c->ep_rd_throttled = 1;
+				break;
+			}
+			want = grant;
+		}
 		n = 0;
 		r = c->ep_ops->read(c, want, &n);
+		if (c->ep_rrate != NULL)
+			gt_rate_settle(c->ep_rrate, grant, n);
 		total += n;
 		/*
 		 * Bulk streams take big bites; a chatty one does not hold
@@ -373,7 +414,7 @@ ep_read_pass(struct gt_ep *c)
 	}
 	/* Decrypted bytes inside mbedTLS will not wake the socket: go again. */
 	if (c->ep_state == EP_OPEN && c->ep_reading && !c->ep_eof &&
-	    !c->ep_rd_wants_w && c->ep_ops->pending(c))
+	    !c->ep_rd_wants_w && !c->ep_rd_throttled && c->ep_ops->pending(c))
 		ep_resched_read(c);
 	return 0;
 }
@@ -495,7 +536,7 @@ ep_wdefercb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (c->ep_dead || c->ep_state != EP_OPEN || c->ep_wblocked ||
-	    c->ep_wr_wants_r)
+	    c->ep_wr_wants_r || c->ep_wr_throttled)
 		return;
 	ep_ref(c);
 	if (ep_write_pass(c) == 0)
@@ -513,9 +554,46 @@ ep_reschedcb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	ep_ref(c);
 	if (c->ep_state == EP_OPEN && c->ep_reading &&
-	    !c->ep_rd_wants_w)
+	    !c->ep_rd_wants_w && !c->ep_rd_throttled)
 		ep_read_pass(c);
 	ep_update(c);
+	ep_unref(c);
+}
+
+/* Our turn at the read bucket: read now (the grant is for this call). */
+static void
+ep_rwake(struct gt_rate_waiter *w, void *arg)
+{
+	struct gt_ep	*c = arg;
+
+	(void)w;
+	c->ep_rd_throttled = 0;
+	if (c->ep_dead)
+		return;
+	ep_ref(c);
+	if (c->ep_state == EP_OPEN && c->ep_reading && !c->ep_rd_wants_w)
+		ep_read_pass(c);
+	ep_update(c);
+	ep_unref(c);
+}
+
+/* Our turn at the write bucket: write now. */
+static void
+ep_wwake(struct gt_rate_waiter *w, void *arg)
+{
+	struct gt_ep	*c = arg;
+
+	(void)w;
+	c->ep_wr_throttled = 0;
+	if (c->ep_dead)
+		return;
+	ep_ref(c);
+	if (c->ep_state == EP_OPEN && !c->ep_wr_wants_r) {
+		c->ep_wblocked = 0;
+		if (ep_write_pass(c) == 0)
+			ep_update(c);
+	} else
+		ep_update(c);
 	ep_unref(c);
 }
 
@@ -562,6 +640,8 @@ ep_new(struct event_base *base, evutil_socket_t fd,
 	c->ep_reading = 1;
 	c->ep_rdsize = EP_READ_MIN;
 	c->ep_state = EP_CONNECTING;
+	gt_rate_waiter_init(&c->ep_rwait, ep_rwake, c);
+	gt_rate_waiter_init(&c->ep_wwait, ep_wwake, c);
 	snprintf(c->ep_addr, sizeof(c->ep_addr), fd >= 0 ? "unknown" : "memory");
 	if ((c->ep_resched = evtimer_new(base, ep_reschedcb, c)) == NULL ||
 	    (c->ep_wdefer = event_new(base, -1, 0, ep_wdefercb, c)) == NULL ||
@@ -702,6 +782,36 @@ gt_ep_set_read_hiwat(struct gt_ep *c, size_t hiwat)
 	ep_update(c);
 }
 
+/* Pace reading by rd and writing by wr (NULL: unpaced); referenced. */
+void
+gt_ep_set_rate(struct gt_ep *c, struct gt_rate *rd, struct gt_rate *wr)
+{
+	if (c->ep_dead)
+		return;
+	if (rd != c->ep_rrate) {
+		gt_rate_cancel(&c->ep_rwait);
+		gt_rate_unref(c->ep_rrate);
+		c->ep_rrate = gt_rate_ref(rd);
+		c->ep_rd_throttled = 0;
+	}
+	if (wr != c->ep_wrate) {
+		gt_rate_cancel(&c->ep_wwait);
+		gt_rate_unref(c->ep_wrate);
+		c->ep_wrate = gt_rate_ref(wr);
+		if (c->ep_wr_throttled)
+			c->ep_wblocked = 0;	/* try again: the socket may take it */
+		c->ep_wr_throttled = 0;
+	}
+	ep_update(c);
+}
+
+/* The read bucket, for a relay that reads the socket itself. */
+struct gt_rate *
+gt_ep_read_rate(const struct gt_ep *c)
+{
+	return c->ep_rrate;
+}
+
 /* EOF from the peer leaves the endpoint open for writing. */
 void
 gt_ep_set_halfclose(struct gt_ep *c, int on)
@@ -780,6 +890,7 @@ gt_ep_free(struct gt_ep *c)
 	event_del(c->ep_wdefer);
 	if (c->ep_tmo != NULL)
 		event_del(c->ep_tmo);
+	ep_rate_release(c);
 	ep_unref(c);
 }
 

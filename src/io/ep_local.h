@@ -14,6 +14,7 @@
 #include <event2/util.h>
 
 #include "gt/endpoint.h"
+#include "gt/rate.h"
 
 #define EP_READ_MIN		(16 * 1024)	/* first read; sizes adapt from here */
 #define EP_READ_MAX		(256 * 1024)	/* one read at most */
@@ -101,6 +102,14 @@ struct gt_ep {
 	char			 ep_addr[INET6_ADDRSTRLEN + 16];
 	char			 ep_err[256];
 	char			*ep_cn;		/* verified peer name (TLS server) */
+
+	/* bandwidth_limit: buckets paced by (referenced, NULL: none) */
+	struct gt_rate		*ep_rrate;	/* reading the socket */
+	struct gt_rate		*ep_wrate;	/* writing it (while OPEN) */
+	struct gt_rate_waiter	 ep_rwait;
+	struct gt_rate_waiter	 ep_wwait;
+	int			 ep_rd_throttled; /* queued on ep_rrate: no EV_READ */
+	int			 ep_wr_throttled; /* queued on ep_wrate: no writes */
 };
 
 /* endpoint.c: the state machine the tables plug into. */

@@ -15,6 +15,10 @@
  *   buffers, which answer sooner; an idle session holds no pipe. If no pipe
  *   can be had, the direction stays on buffers.
  *
+ * A source endpoint paced by a bucket (gt_ep_set_rate, a mapping's
+ * bandwidth_limit) paces a spliced direction too: the relay asks the same
+ * bucket before each splice from the source and waits its turn.
+ *
  * The relay ends when both directions carried their FIN, or at the first
  * error; relay_finish() is the one way it ends.
  */
@@ -32,6 +36,7 @@
 #include <event2/event.h>
 
 #include "gt/endpoint.h"
+#include "gt/rate.h"
 #include "gt/relay.h"
 
 #define RELAY_HIWAT	(256 * 1024)
@@ -61,6 +66,8 @@ struct relay_dir {
 	struct event	*d_rev;		/* source readable */
 	struct event	*d_wev;		/* sink writable */
 	int		 d_r_on, d_w_on;
+	struct gt_rate_waiter d_rwait;	/* on the source's read bucket */
+	int		 d_throttled;	/* queued there: d_rev stays off */
 };
 
 struct gt_relay {
@@ -86,6 +93,7 @@ relay_destroy(struct gt_relay *r)
 
 	for (i = 0; i < 2; i++) {
 		d = &r->r_dir[i];
+		gt_rate_cancel(&d->d_rwait);
 		if (d->d_rev != NULL)
 			event_free(d->d_rev);
 		if (d->d_wev != NULL)
@@ -138,6 +146,7 @@ relay_finish(struct gt_relay *r, const char *why)
 		return;
 	r->r_done = 1;
 	for (i = 0; i < 2; i++) {
+		gt_rate_cancel(&r->r_dir[i].d_rwait);
 		relay_ev(r->r_dir[i].d_rev, &r->r_dir[i].d_r_on, 0);
 		relay_ev(r->r_dir[i].d_wev, &r->r_dir[i].d_w_on, 0);
 		gt_ep_read_enable(r->r_ep[i], 0);
@@ -308,7 +317,8 @@ relay_spl_flush(struct relay_dir *d)
 		return -1;
 	}
 	relay_ev(d->d_wev, &d->d_w_on, d->d_inpipe > 0);
-	relay_ev(d->d_rev, &d->d_r_on, !d->d_eof && d->d_inpipe < d->d_cap);
+	relay_ev(d->d_rev, &d->d_r_on, !d->d_eof && !d->d_throttled &&
+	    d->d_inpipe < d->d_cap);
 	return 0;
 }
 
@@ -340,6 +350,8 @@ relay_spl_off(struct relay_dir *d)
 {
 	relay_ev(d->d_rev, &d->d_r_on, 0);
 	relay_ev(d->d_wev, &d->d_w_on, 0);
+	gt_rate_cancel(&d->d_rwait);	/* the endpoint waits its own turns now */
+	d->d_throttled = 0;
 	d->d_spl = 0;
 	gt_ep_read_enable(d->d_src, 1);
 }
@@ -350,7 +362,8 @@ relay_spl_rcb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_dir	*d = arg;
 	struct gt_relay		*r = d->d_relay;
-	size_t			 total = 0;
+	struct gt_rate		*rate = gt_ep_read_rate(d->d_src);
+	size_t			 total = 0, grant = 0;
 	ssize_t			 n;
 
 	(void)what;
@@ -362,8 +375,19 @@ relay_spl_rcb(evutil_socket_t fd, short what, void *arg)
 	while (!r->r_done && total < RELAY_BUDGET && d->d_inpipe < d->d_cap) {
 		size_t want = d->d_cap - d->d_inpipe;
 
+		if (rate != NULL) {
+			/* Paced: splice no more than the bucket gives. */
+			if ((grant = gt_rate_take(rate, &d->d_rwait, want)) == 0) {
+				d->d_throttled = 1;
+				relay_ev(d->d_rev, &d->d_r_on, 0);
+				break;
+			}
+			want = grant;
+		}
 		n = splice(fd, NULL, d->d_pipe[1], NULL, want,
 		    SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+		if (rate != NULL)
+			gt_rate_settle(rate, grant, n > 0 ? (size_t)n : 0);
 		if (n > 0) {
 			d->d_inpipe += (size_t)n;
 			total += (size_t)n;
@@ -390,6 +414,19 @@ relay_spl_rcb(evutil_socket_t fd, short what, void *arg)
 		(void)relay_spl_flush(d);
 out:
 	relay_leave(r);
+}
+
+/* Our turn at the source's bucket: splice from it now. */
+static void
+relay_spl_wake(struct gt_rate_waiter *w, void *arg)
+{
+	struct relay_dir	*d = arg;
+
+	(void)w;
+	d->d_throttled = 0;
+	if (d->d_relay->r_done || !d->d_spl)
+		return;
+	relay_spl_rcb(gt_ep_fd(d->d_src), EV_READ, d);
 }
 
 /* Sink writable again: empty the pipe, then carry a pending FIN. */
@@ -465,6 +502,7 @@ gt_relay_new(struct gt_ep *a, struct gt_ep *b, size_t hiwat,
 		d->d_count = i == 0 ? count_ab : count_ba;
 		d->d_name = i == 0 ? "public" : "target";
 		d->d_pipe[0] = d->d_pipe[1] = -1;
+		gt_rate_waiter_init(&d->d_rwait, relay_spl_wake, d);
 	}
 	for (i = 0; i < 2; i++) {
 		gt_ep_setcb(r->r_ep[i], relay_ep_cb, r);
