@@ -36,6 +36,11 @@ struct gt_mux *gt_registry_pick(struct gt_registry *, const char *name);
 size_t	gt_registry_count(const struct gt_registry *);
 /* Close, on every tunnel, the streams counted in ctr (a removed mapping's). */
 void	gt_registry_close_streams(struct gt_registry *, const struct gt_counters *ctr);
+/*
+ * End the live tunnel of client name now for why (gt_mux_end): 1, or 0 if
+ * none is connected. The client may come back by its backoff.
+ */
+int	gt_registry_end(struct gt_registry *, const char *name, const char *why);
 void	gt_registry_each(const struct gt_registry *, gt_registry_each_cb *, void *arg);
 
 #endif

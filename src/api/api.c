@@ -26,6 +26,7 @@
 #include "gt/counters.h"
 #include "gt/fwd.h"
 #include "gt/log.h"
+#include "gt/names.h"
 #include "gt/registry.h"
 #include "gt/endpoint.h"
 #include "gt/store.h"
@@ -85,6 +86,7 @@ static void	api_create(struct api_ctx *);
 static void	api_remove(struct api_ctx *);
 static void	api_list(struct api_ctx *);
 static void	api_clients(struct api_ctx *);
+static void	api_disconnect(struct api_ctx *);
 
 /* Handlers by the op of gt_api_routes (route.c). */
 static api_handler *const api_handlers[GT_API_OP_MAX] = {
@@ -94,6 +96,7 @@ static api_handler *const api_handlers[GT_API_OP_MAX] = {
 	[GT_API_OP_REMOVE] = api_remove,
 	[GT_API_OP_LIST] = api_list,
 	[GT_API_OP_CLIENTS] = api_clients,
+	[GT_API_OP_DISCONNECT] = api_disconnect,
 };
 
 /* Append JSON text to an evbuffer (json_dump_callback's sink). */
@@ -457,6 +460,35 @@ api_clients(struct api_ctx *c)
 		gt_registry_each(c->c_api->api_reg, api_clients_cb, arr);
 	api_ok(c, "ok", json_pack("{s:I, s:o}", "count", (json_int_t)json_array_size(arr),
 	    "clients", arr));
+}
+
+/*
+ * POST /api/tunnel/clients/disconnect: end one client's tunnel now. It
+ * reconnects by its backoff; revoking its certificate keeps it out.
+ */
+static void
+api_disconnect(struct api_ctx *c)
+{
+	char	 msg[GT_API_MSG_MAX], name[GT_NAME_MAX + 1], why[160];
+	json_t	*j;
+	int	 rc;
+
+	if ((j = api_body(c)) == NULL)
+		return;
+	rc = gt_api_check_disconnect(j, name, sizeof(name), msg, sizeof(msg));
+	json_decref(j);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		return;
+	}
+	snprintf(why, sizeof(why), "disconnected through the API%s%s",
+	    c->c_sub[0] != '\0' ? " by " : "", c->c_sub);
+	if (gt_registry_end(c->c_api->api_reg, name, why) == 0) {
+		api_error(c, 404, "no tunnel client named %s is connected", name);
+		return;
+	}
+	log_info(API_COMP, "%s: tunnel client %s disconnected", c->c_peer, name);
+	api_ok(c, "client disconnected", json_pack("{s:s}", "name", name));
 }
 
 /* Check the bearer token; answers 401 itself and returns -1 on failure. */

@@ -16,6 +16,8 @@ const struct gt_api_route gt_api_routes[] = {
 	{ EVHTTP_REQ_POST, "/api/mapping/remove", GT_ROLE_ADMIN, GT_API_OP_REMOVE },
 	{ EVHTTP_REQ_GET,  "/api/mapping/list",	 GT_ROLE_READ,  GT_API_OP_LIST },
 	{ EVHTTP_REQ_GET,  "/api/tunnel/clients", GT_ROLE_READ,  GT_API_OP_CLIENTS },
+	{ EVHTTP_REQ_POST, "/api/tunnel/clients/disconnect", GT_ROLE_ADMIN,
+	    GT_API_OP_DISCONNECT },
 	{ 0, NULL, GT_ROLE_NONE, GT_API_OP_MAX }
 };
 

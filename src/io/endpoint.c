@@ -797,6 +797,14 @@ gt_ep_peer_cn(const struct gt_ep *c)
 	return c->ep_cn;
 }
 
+/* The verified client certificate's serial (server side, after READY). */
+const unsigned char *
+gt_ep_peer_serial(const struct gt_ep *c, size_t *len)
+{
+	*len = c->ep_serial_len;
+	return c->ep_serial;
+}
+
 /* "ip:port" of the peer. */
 const char *
 gt_ep_peer_addr(const struct gt_ep *c)

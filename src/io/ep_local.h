@@ -101,6 +101,8 @@ struct gt_ep {
 	char			 ep_addr[INET6_ADDRSTRLEN + 16];
 	char			 ep_err[256];
 	char			*ep_cn;		/* verified peer name (TLS server) */
+	unsigned char		 ep_serial[GT_EP_SERIAL_MAX];	/* its certificate's serial */
+	size_t			 ep_serial_len;	/* 0: none */
 };
 
 /* endpoint.c: the state machine the tables plug into. */

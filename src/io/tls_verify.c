@@ -149,6 +149,11 @@ tls_verify_peer(struct gt_ep *c)
 			ep_fail(c, "handshake failed: out of memory");
 			return -1;
 		}
+		/* Kept so that a CRL loaded later can end this tunnel. */
+		if (crt->serial.len <= sizeof(c->ep_serial)) {
+			memcpy(c->ep_serial, crt->serial.p, crt->serial.len);
+			c->ep_serial_len = crt->serial.len;
+		}
 	} else if (EP_TLS(c)->t_ipname != NULL &&
 	    !tls_cert_has_ip(crt, EP_TLS(c)->t_ipname)) {
 		ep_fail(c, "handshake failed: server certificate does not "

@@ -43,6 +43,8 @@ struct tun_client {
 	TAILQ_ENTRY(tun_client)		 tc_link;
 	struct gt_tunnel_server		*tc_srv;
 	struct gt_mux			*tc_mux;
+	unsigned char			 tc_serial[GT_EP_SERIAL_MAX];	/* the peer certificate's */
+	size_t				 tc_serial_len;
 };
 
 struct gt_tunnel_server {
@@ -66,9 +68,11 @@ struct gt_tunnel_server {
 static struct gt_tls_ctx *
 tun_load_tls(const struct gt_config *cfg, char *err, size_t errlen)
 {
-	return gt_tls_ctx_server(cfg->security.tunnel.cert_file,
+	const char	*crl = cfg->security.tunnel.crl_file;
+
+	return gt_tls_ctx_server_crl(cfg->security.tunnel.cert_file,
 	    cfg->security.tunnel.key_file, cfg->security.tunnel.client_ca,
-	    err, errlen);
+	    crl[0] != '\0' ? crl : NULL, err, errlen);
 }
 
 /* Forget a handshake in progress and close it. */
@@ -171,6 +175,8 @@ tun_ready(struct tun_pending *tp)
 	struct gt_mux_cbs	 cbs;
 	char			 name[128];
 	const char		*cn = gt_ep_peer_cn(c);
+	const unsigned char	*serial;
+	size_t			 serial_len;
 
 	snprintf(name, sizeof(name), "%s", cn != NULL ? cn :
 	    gt_ep_peer_addr(c));
@@ -202,6 +208,11 @@ tun_ready(struct tun_pending *tp)
 		return;
 	}
 	tc->tc_srv = ts;
+	serial = gt_ep_peer_serial(c, &serial_len);
+	if (serial_len <= sizeof(tc->tc_serial)) {
+		memcpy(tc->tc_serial, serial, serial_len);
+		tc->tc_serial_len = serial_len;
+	}
 	TAILQ_INSERT_TAIL(&ts->ts_clients, tc, tc_link);
 	/* The new tunnel is findable before the old one goes. */
 	replaced = gt_registry_add(ts->ts_reg, name, tc->tc_mux);
@@ -378,7 +389,8 @@ int
 gt_tunnel_server_reload(struct gt_tunnel_server *ts, const struct gt_config *cfg,
     char *err, size_t errlen)
 {
-	struct gt_tls_ctx *nctx;
+	struct gt_tls_ctx	*nctx;
+	struct tun_client	*tc;
 
 	if (ts->ts_tls == NULL)
 		return 0;
@@ -387,7 +399,17 @@ gt_tunnel_server_reload(struct gt_tunnel_server *ts, const struct gt_config *cfg
 	/* Live connections keep their reference to the old context. */
 	gt_tls_ctx_unref(ts->ts_tls);
 	ts->ts_tls = nctx;
-	log_info("tunnel", "reloaded certificates and CA for new connections");
+	log_info("tunnel", "reloaded certificates, CA and CRL (%zu revoked) for "
+	    "new connections", gt_tls_ctx_crl_count(nctx));
+	/* A live tunnel outlives its handshake: the new CRL ends it now. */
+	TAILQ_FOREACH(tc, &ts->ts_clients, tc_link) {
+		if (gt_mux_is_closed(tc->tc_mux) ||
+		    !gt_tls_ctx_revoked(nctx, tc->tc_serial, tc->tc_serial_len))
+			continue;
+		log_warnx("tunnel", "client %s: certificate revoked, tunnel closed",
+		    gt_mux_name(tc->tc_mux));
+		gt_mux_end(tc->tc_mux, "certificate revoked");
+	}
 	return 0;
 }
 
