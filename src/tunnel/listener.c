@@ -163,6 +163,25 @@ tun_mux_closed(struct gt_mux *mux, const char *why, void *arg)
 	tun_client_free(tc);
 }
 
+/*
+ * Refused handshakes are logged per source address, rate limited: anyone
+ * can connect to the tunnel port as often as they like.
+ */
+static struct gt_logrl	tun_rl_refused;
+
+/* The source address of a pending connection, without its port. */
+static const char *
+tun_source(const struct tun_pending *tp, char *buf, size_t size)
+{
+	socklen_t sl = tp->tp_addr.ss_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+
+	if (gt_addr_format_ip((const struct sockaddr *)&tp->tp_addr, sl, 0,
+	    buf, size) == -1)
+		snprintf(buf, size, "%s", gt_ep_peer_addr(tp->tp_conn));
+	return buf;
+}
+
 /* Handshake done: wrap into a mux and register it, replacing a namesake. */
 static void
 tun_ready(struct tun_pending *tp)
@@ -177,9 +196,20 @@ tun_ready(struct tun_pending *tp)
 	const char		*cn = gt_ep_peer_cn(c);
 	const unsigned char	*serial;
 	size_t			 serial_len;
+	char			 src[GT_ADDR_STRLEN];
 
 	snprintf(name, sizeof(name), "%s", cn != NULL ? cn :
 	    gt_ep_peer_addr(c));
+	serial = gt_ep_peer_serial(c, &serial_len);
+	/* A handshake begun before SIGHUP ran on the old CRL: check the new. */
+	if (gt_tls_ctx_revoked(ts->ts_tls, serial, serial_len)) {
+		gt_log_rl(&tun_rl_refused, GT_LOG_WARN, "tunnel",
+		    tun_source(tp, src, sizeof(src)), "refused %s: client "
+		    "certificate %s is revoked (listed by the CRL)",
+		    gt_ep_peer_addr(c), name);
+		tun_pending_free(tp);
+		return;
+	}
 	tp->tp_conn = NULL;
 	tun_pending_free(tp);
 	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
@@ -208,7 +238,6 @@ tun_ready(struct tun_pending *tp)
 		return;
 	}
 	tc->tc_srv = ts;
-	serial = gt_ep_peer_serial(c, &serial_len);
 	if (serial_len <= sizeof(tc->tc_serial)) {
 		memcpy(tc->tc_serial, serial, serial_len);
 		tc->tc_serial_len = serial_len;
@@ -225,25 +254,6 @@ tun_ready(struct tun_pending *tp)
 		if (old != NULL)
 			tun_client_free(old);
 	}
-}
-
-/*
- * Refused handshakes are logged per source address, rate limited: anyone
- * can connect to the tunnel port as often as they like.
- */
-static struct gt_logrl	tun_rl_refused;
-
-/* The source address of a pending connection, without its port. */
-static const char *
-tun_source(const struct tun_pending *tp, char *buf, size_t size)
-{
-	socklen_t sl = tp->tp_addr.ss_family == AF_INET6 ?
-	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
-
-	if (gt_addr_format_ip((const struct sockaddr *)&tp->tp_addr, sl, 0,
-	    buf, size) == -1)
-		snprintf(buf, size, "%s", gt_ep_peer_addr(tp->tp_conn));
-	return buf;
 }
 
 /* Transport events during the handshake. */
