@@ -5,6 +5,7 @@
 
 #include "gt/api.h"
 #include "gt/config.h"
+#include "gt/names.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -26,7 +27,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct gt_config	 cfg;
 	struct gt_mapping	 m;
-	char			 msg[GT_API_MSG_MAX];
+	char			 msg[GT_API_MSG_MAX], name[GT_NAME_MAX + 1];
 	uint16_t		 port;
 	json_t			*j;
 	int			 tunnel;
@@ -45,6 +46,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	(void)gt_api_check_remove(j, &port, msg, sizeof(msg));
+	/* A name that passed is one the registry and the log can take. */
+	if (gt_api_check_disconnect(j, name, sizeof(name), msg, sizeof(msg)) == 0 &&
+	    !gt_name_valid(name))
+		__builtin_trap();
 	json_decref(j);
 	return 0;
 }
