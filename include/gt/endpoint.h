@@ -52,9 +52,12 @@ struct gt_tls_ctx *gt_tls_ctx_server(const char *cert, const char *key,
  */
 struct gt_tls_ctx *gt_tls_ctx_server_crl(const char *cert, const char *key,
 	    const char *client_ca, const char *crl, char *err, size_t errlen);
-/* Whether the context's CRL lists serial (DER content octets): 1 or 0. */
-int	gt_tls_ctx_revoked(const struct gt_tls_ctx *, const unsigned char *serial,
-	    size_t len);
+/*
+ * Whether a CRL of the context from issuer (its name, DER) lists serial
+ * (DER content octets): 1 or 0.
+ */
+int	gt_tls_ctx_revoked(const struct gt_tls_ctx *, const unsigned char *issuer,
+	    size_t issuer_len, const unsigned char *serial, size_t len);
 /* How many certificates the context's CRL lists. */
 size_t	gt_tls_ctx_crl_count(const struct gt_tls_ctx *);
 struct gt_tls_ctx *gt_tls_ctx_client(const char *cert, const char *key,
@@ -129,6 +132,8 @@ evutil_socket_t gt_ep_fd(const struct gt_ep *);
 const char *gt_ep_peer_cn(const struct gt_ep *);
 /* Its serial number's DER content octets (*len 0 if none). Borrowed. */
 const unsigned char *gt_ep_peer_serial(const struct gt_ep *, size_t *len);
+/* Its issuer's name, DER (*len 0 if none). Borrowed. */
+const unsigned char *gt_ep_peer_issuer(const struct gt_ep *, size_t *len);
 /* "ip:port" of the peer. Borrowed. */
 const char *gt_ep_peer_addr(const struct gt_ep *);
 /* Negotiated ciphersuite name, or "plain". Borrowed. */

@@ -103,6 +103,8 @@ struct gt_ep {
 	char			*ep_cn;		/* verified peer name (TLS server) */
 	unsigned char		 ep_serial[GT_EP_SERIAL_MAX];	/* its certificate's serial */
 	size_t			 ep_serial_len;	/* 0: none */
+	unsigned char		*ep_issuer;	/* its issuer's name, DER */
+	size_t			 ep_issuer_len;
 };
 
 /* endpoint.c: the state machine the tables plug into. */

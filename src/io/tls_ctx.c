@@ -38,31 +38,54 @@ tls_check_key_mode(const char *path)
 		    (unsigned)(st.st_mode & 0777));
 }
 
-/* The CA of chain that issued crl (name and signature), or NULL. */
-static const mbedtls_x509_crt *
-tls_crl_issuer(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *chain)
+/*
+ * Check crl against the CA chain as mbedTLS will use it at each handshake:
+ * every CA named like the CRL's issuer must be one that signed it (with
+ * keyUsage cRLSign). mbedTLS flags every client of a same-named CA that
+ * did not (BADCRL_NOT_TRUSTED): a bundle of two CAs of one name, as after
+ * a rotation that kept the default CA name, would lock one CA's clients out.
+ */
+static int
+tls_crl_check_issuer(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *chain,
+    const char *path, char *err, size_t errlen)
 {
 	const mbedtls_x509_crt	*ca;
 	const mbedtls_md_info_t	*md;
 	unsigned char		 hash[MBEDTLS_MD_MAX_SIZE];
+	unsigned		 named = 0, signer = 0;
 
 	if ((md = mbedtls_md_info_from_type(crl->sig_md)) == NULL ||
-	    mbedtls_md(md, crl->tbs.p, crl->tbs.len, hash) != 0)
-		return NULL;
+	    mbedtls_md(md, crl->tbs.p, crl->tbs.len, hash) != 0) {
+		snprintf(err, errlen, "CRL %s: unsupported signature algorithm",
+		    path);
+		return -1;
+	}
 	for (ca = chain; ca != NULL && ca->raw.p != NULL; ca = ca->next) {
-		/* mbedTLS also wants the CA to carry keyUsage cRLSign. */
 		if (ca->subject_raw.len != crl->issuer_raw.len ||
 		    memcmp(ca->subject_raw.p, crl->issuer_raw.p,
-		    crl->issuer_raw.len) != 0 ||
-		    mbedtls_x509_crt_check_key_usage(ca,
-		    MBEDTLS_X509_KU_CRL_SIGN) != 0)
+		    crl->issuer_raw.len) != 0)
 			continue;
-		if (mbedtls_pk_verify_ext(crl->sig_pk, crl->sig_opts,
+		named++;
+		if (mbedtls_x509_crt_check_key_usage(ca,
+		    MBEDTLS_X509_KU_CRL_SIGN) == 0 &&
+		    mbedtls_pk_verify_ext(crl->sig_pk, crl->sig_opts,
 		    (mbedtls_pk_context *)&ca->pk, crl->sig_md, hash,
 		    mbedtls_md_get_size(md), crl->sig.p, crl->sig.len) == 0)
-			return ca;
+			signer++;
 	}
-	return NULL;
+	if (signer == 0) {
+		snprintf(err, errlen, "CRL %s: not signed by the client CA (a CRL "
+		    "of another CA, or altered)", path);
+		return -1;
+	}
+	if (signer != named) {
+		snprintf(err, errlen, "CRL %s: the client CA file holds %u CAs "
+		    "named like its issuer and only %u signed it: the clients of "
+		    "the other would all be refused; give each CA its own name "
+		    "(gt-certgen ca -cn)", path, named, signer);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -84,11 +107,9 @@ tls_crl_load(struct gt_tls_ctx *t, const char *path, char *err, size_t errlen)
 	}
 	t->tls_has_crl = 1;
 	for (crl = &t->tls_crl; crl != NULL; crl = crl->next) {
-		if (tls_crl_issuer(crl, &t->tls_ca) == NULL) {
-			snprintf(err, errlen, "CRL %s: not signed by the client "
-			    "CA (a CRL of another CA, or altered)", path);
+		if (tls_crl_check_issuer(crl, &t->tls_ca, path, err,
+		    errlen) == -1)
 			return -1;
-		}
 		if (mbedtls_x509_time_is_past(&crl->next_update)) {
 			snprintf(err, errlen, "CRL %s: past its nextUpdate "
 			    "(%04d-%02d-%02d), it would refuse every client: "
@@ -234,21 +255,29 @@ gt_tls_ctx_server_crl(const char *cert, const char *key, const char *client_ca,
 	return tls_ctx_new(1, cert, key, client_ca, crl, err, errlen);
 }
 
-/* Is serial listed by a CRL of ours? Serials compare as DER, byte for byte. */
+/*
+ * Is serial listed by a CRL of ours from issuer? Serials and names compare
+ * as DER, byte for byte, as mbedTLS does at the handshake: two CAs of a
+ * bundle may well give out the same serial.
+ */
 int
-gt_tls_ctx_revoked(const struct gt_tls_ctx *t, const unsigned char *serial,
-    size_t len)
+gt_tls_ctx_revoked(const struct gt_tls_ctx *t, const unsigned char *issuer,
+    size_t issuer_len, const unsigned char *serial, size_t len)
 {
 	const mbedtls_x509_crl		*crl;
 	const mbedtls_x509_crl_entry	*e;
 
-	if (t == NULL || !t->tls_has_crl || len == 0)
+	if (t == NULL || !t->tls_has_crl || len == 0 || issuer_len == 0)
 		return 0;
-	for (crl = &t->tls_crl; crl != NULL; crl = crl->next)
+	for (crl = &t->tls_crl; crl != NULL; crl = crl->next) {
+		if (crl->issuer_raw.len != issuer_len ||
+		    memcmp(crl->issuer_raw.p, issuer, issuer_len) != 0)
+			continue;
 		for (e = &crl->entry; e != NULL; e = e->next)
 			if (e->serial.len == len &&
 			    memcmp(e->serial.p, serial, len) == 0)
 				return 1;
+	}
 	return 0;
 }
 

@@ -45,6 +45,8 @@ struct tun_client {
 	struct gt_mux			*tc_mux;
 	unsigned char			 tc_serial[GT_EP_SERIAL_MAX];	/* the peer certificate's */
 	size_t				 tc_serial_len;
+	unsigned char			*tc_issuer;	/* and its issuer (DER) */
+	size_t				 tc_issuer_len;
 };
 
 struct gt_tunnel_server {
@@ -149,6 +151,7 @@ tun_client_free(struct tun_client *tc)
 	gt_registry_remove(ts->ts_reg, tc->tc_mux);
 	TAILQ_REMOVE(&ts->ts_clients, tc, tc_link);
 	gt_mux_free(tc->tc_mux);
+	free(tc->tc_issuer);
 	free(tc);
 }
 
@@ -194,15 +197,17 @@ tun_ready(struct tun_pending *tp)
 	struct gt_mux_cbs	 cbs;
 	char			 name[128];
 	const char		*cn = gt_ep_peer_cn(c);
-	const unsigned char	*serial;
-	size_t			 serial_len;
+	const unsigned char	*serial, *issuer;
+	size_t			 serial_len, issuer_len;
 	char			 src[GT_ADDR_STRLEN];
 
 	snprintf(name, sizeof(name), "%s", cn != NULL ? cn :
 	    gt_ep_peer_addr(c));
 	serial = gt_ep_peer_serial(c, &serial_len);
+	issuer = gt_ep_peer_issuer(c, &issuer_len);
 	/* A handshake begun before SIGHUP ran on the old CRL: check the new. */
-	if (gt_tls_ctx_revoked(ts->ts_tls, serial, serial_len)) {
+	if (gt_tls_ctx_revoked(ts->ts_tls, issuer, issuer_len, serial,
+	    serial_len)) {
 		gt_log_rl(&tun_rl_refused, GT_LOG_WARN, "tunnel",
 		    tun_source(tp, src, sizeof(src)), "refused %s: client "
 		    "certificate %s is revoked (listed by the CRL)",
@@ -216,6 +221,19 @@ tun_ready(struct tun_pending *tp)
 		log_warnx("tunnel", "client %s: out of memory", name);
 		gt_ep_free(c);
 		return;
+	}
+	/* Kept for a later CRL: it names the certificate by issuer and serial. */
+	if (serial_len <= sizeof(tc->tc_serial) && issuer_len > 0) {
+		if ((tc->tc_issuer = malloc(issuer_len)) == NULL) {
+			log_warnx("tunnel", "client %s: out of memory", name);
+			gt_ep_free(c);
+			free(tc);
+			return;
+		}
+		memcpy(tc->tc_issuer, issuer, issuer_len);
+		tc->tc_issuer_len = issuer_len;
+		memcpy(tc->tc_serial, serial, serial_len);
+		tc->tc_serial_len = serial_len;
 	}
 	memset(&p, 0, sizeof(p));
 	p.role = GT_MUX_SERVER;
@@ -234,14 +252,11 @@ tun_ready(struct tun_pending *tp)
 	    gt_ep_peer_addr(c), gt_ep_cipher(c));
 	if ((tc->tc_mux = gt_mux_new(ts->ts_base, c, &p, &cbs, tc)) == NULL) {
 		log_warnx("tunnel", "client %s: cannot start the tunnel", name);
+		free(tc->tc_issuer);
 		free(tc);
 		return;
 	}
 	tc->tc_srv = ts;
-	if (serial_len <= sizeof(tc->tc_serial)) {
-		memcpy(tc->tc_serial, serial, serial_len);
-		tc->tc_serial_len = serial_len;
-	}
 	TAILQ_INSERT_TAIL(&ts->ts_clients, tc, tc_link);
 	/* The new tunnel is findable before the old one goes. */
 	replaced = gt_registry_add(ts->ts_reg, name, tc->tc_mux);
@@ -414,7 +429,8 @@ gt_tunnel_server_reload(struct gt_tunnel_server *ts, const struct gt_config *cfg
 	/* A live tunnel outlives its handshake: the new CRL ends it now. */
 	TAILQ_FOREACH(tc, &ts->ts_clients, tc_link) {
 		if (gt_mux_is_closed(tc->tc_mux) ||
-		    !gt_tls_ctx_revoked(nctx, tc->tc_serial, tc->tc_serial_len))
+		    !gt_tls_ctx_revoked(nctx, tc->tc_issuer, tc->tc_issuer_len,
+		    tc->tc_serial, tc->tc_serial_len))
 			continue;
 		log_warnx("tunnel", "client %s: certificate revoked, tunnel closed",
 		    gt_mux_name(tc->tc_mux));

@@ -48,6 +48,8 @@ struct peer {
 	char		 cn[80], cipher[80];
 	unsigned char	 serial[GT_EP_SERIAL_MAX];	/* the peer's, at READY */
 	size_t		 serial_len;
+	unsigned char	 issuer[1024];			/* its issuer, DER */
+	size_t		 issuer_len;
 	int		 free_on;	/* free itself on this event (-1: never) */
 	int		 free_on_end;	/* free itself on EOF/ERROR */
 	int		 shutdown_when_sent;
@@ -88,8 +90,9 @@ cpath(const char *name)
 
 /*
  * The CRL cases, with files gt-certgen writes (the binary, from GT_BIN):
- * g/ (init; clients alice and bob; alice revoked), g2/ (another CA, a CRL
- * of its own). An expired CRL of g's CA cannot be written by gt-certgen
+ * g/ (init; clients alice and bob; alice revoked), g2/ (another CA of the
+ * same default name, a CRL of its own), g3/ (a CA of another name, client
+ * carol). An expired CRL of g's CA cannot be written by gt-certgen
  * (nextUpdate is at least a day ahead): openssl ca signs one with g's key.
  */
 static int
@@ -113,6 +116,8 @@ setup_crls(void)
 	    "$c revoke -ca g -cert g/alice.crt\n"
 	    "$c init -out g2\n"
 	    "$c revoke -ca g2 -serial 01\n"
+	    "$c ca -out g3 -cn 'gt CA 3'\n"
+	    "$c client -out g3 -ca g3 -cn carol\n"
 	    "mkdir db; : > db/index.txt; echo 01 > db/crlnumber\n"
 	    "printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=db/index.txt\\n"
 	    "crlnumber=db/crlnumber\\ndefault_md=sha256\\n' > db/ca.cnf\n"
@@ -300,6 +305,10 @@ peer_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 			assert_true(p->serial_len <= sizeof(p->serial));
 			if (p->serial_len > 0)
 				memcpy(p->serial, sp, p->serial_len);
+			sp = gt_ep_peer_issuer(c, &p->issuer_len);
+			assert_true(p->issuer_len <= sizeof(p->issuer));
+			if (p->issuer_len > 0)
+				memcpy(p->issuer, sp, p->issuer_len);
 		}
 		peer_fill(p);
 		break;
@@ -822,20 +831,37 @@ test_tls_ctx_errors(void **state)
 	assert_non_null(strstr(err, "missing-ca.crt"));
 }
 
-/* The DER content octets of the serial of the certificate in path. */
-static size_t
-cert_serial(const char *path, unsigned char *buf, size_t size)
+/* A certificate as a CRL names it: its issuer's name and its serial, DER. */
+struct certid {
+	unsigned char	serial[GT_EP_SERIAL_MAX];
+	size_t		slen;
+	unsigned char	issuer[1024];
+	size_t		ilen;
+};
+
+/* The certid of the certificate in path. */
+static void
+cert_id(const char *path, struct certid *id)
 {
 	mbedtls_x509_crt	crt;
-	size_t			len;
 
 	mbedtls_x509_crt_init(&crt);
 	assert_int_equal(mbedtls_x509_crt_parse_file(&crt, path), 0);
-	len = crt.serial.len;
-	assert_true(len > 0 && len <= size);
-	memcpy(buf, crt.serial.p, len);
+	assert_true(crt.serial.len > 0 && crt.serial.len <= sizeof(id->serial));
+	assert_true(crt.issuer_raw.len > 0 &&
+	    crt.issuer_raw.len <= sizeof(id->issuer));
+	memcpy(id->serial, crt.serial.p, crt.serial.len);
+	id->slen = crt.serial.len;
+	memcpy(id->issuer, crt.issuer_raw.p, crt.issuer_raw.len);
+	id->ilen = crt.issuer_raw.len;
 	mbedtls_x509_crt_free(&crt);
-	return len;
+}
+
+/* Whether t revokes id. */
+static int
+revoked(const struct gt_tls_ctx *t, const struct certid *id)
+{
+	return gt_tls_ctx_revoked(t, id->issuer, id->ilen, id->serial, id->slen);
 }
 
 /* Server material of g/ with crl (NULL: none) for the client CA ca. */
@@ -854,42 +880,63 @@ static void
 test_tls_crl_load(void **state)
 {
 	struct gt_tls_ctx	*t;
-	unsigned char		 alice[GT_EP_SERIAL_MAX], bob[GT_EP_SERIAL_MAX];
-	size_t			 alen, blen;
+	struct certid		 alice, bob, other;
 	char			 err[256], cmd[512];
 
 	(void)state;
-	alen = cert_serial(cpath("g/alice.crt"), alice, sizeof(alice));
-	blen = cert_serial(cpath("g/bob.crt"), bob, sizeof(bob));
+	cert_id(cpath("g/alice.crt"), &alice);
+	cert_id(cpath("g/bob.crt"), &bob);
+	/* alice's serial from another CA: not the same certificate. */
+	cert_id(cpath("g3/carol.crt"), &other);
+	memcpy(other.serial, alice.serial, alice.slen);
+	other.slen = alice.slen;
 
 	t = crl_server(cpath("g/ca.crt"), cpath("g/crl.pem"), err, sizeof(err));
 	if (t == NULL)
 		fail_msg("CRL refused: %s", err);
 	assert_int_equal(gt_tls_ctx_crl_count(t), 1);
-	assert_int_equal(gt_tls_ctx_revoked(t, alice, alen), 1);
-	assert_int_equal(gt_tls_ctx_revoked(t, bob, blen), 0);
-	/* Serials compare whole: a prefix or an empty one is not listed. */
-	assert_int_equal(gt_tls_ctx_revoked(t, alice, alen - 1), 0);
-	assert_int_equal(gt_tls_ctx_revoked(t, alice, 0), 0);
+	assert_int_equal(revoked(t, &alice), 1);
+	assert_int_equal(revoked(t, &bob), 0);
+	assert_int_equal(revoked(t, &other), 0);
+	/* Serials and names compare whole: a prefix or an empty one is not listed. */
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, alice.ilen,
+	    alice.serial, alice.slen - 1), 0);
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, alice.ilen,
+	    alice.serial, 0), 0);
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, alice.ilen - 1,
+	    alice.serial, alice.slen), 0);
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, 0,
+	    alice.serial, alice.slen), 0);
 	gt_tls_ctx_unref(t);
 
 	/* No CRL: nothing is revoked. */
 	t = crl_server(cpath("g/ca.crt"), NULL, err, sizeof(err));
 	assert_non_null(t);
 	assert_int_equal(gt_tls_ctx_crl_count(t), 0);
-	assert_int_equal(gt_tls_ctx_revoked(t, alice, alen), 0);
+	assert_int_equal(revoked(t, &alice), 0);
 	gt_tls_ctx_unref(t);
-	assert_int_equal(gt_tls_ctx_revoked(NULL, alice, alen), 0);
+	assert_int_equal(revoked(NULL, &alice), 0);
 
 	/* A bundle of client CAs: the CRL's issuer is found in it. */
-	snprintf(cmd, sizeof(cmd), "cat %s %s > %s", cpath("g2/ca.crt"),
+	snprintf(cmd, sizeof(cmd), "cat %s %s > %s", cpath("g3/ca.crt"),
 	    cpath("g/ca.crt"), cpath("bundle.crt"));
 	assert_int_equal(system(cmd), 0);
 	t = crl_server(cpath("bundle.crt"), cpath("g/crl.pem"), err, sizeof(err));
 	if (t == NULL)
 		fail_msg("CRL refused with a CA bundle: %s", err);
-	assert_int_equal(gt_tls_ctx_revoked(t, alice, alen), 1);
+	assert_int_equal(revoked(t, &alice), 1);
+	assert_int_equal(revoked(t, &other), 0);
 	gt_tls_ctx_unref(t);
+	/*
+	 * Two CAs of one name: mbedTLS would refuse every client of the one
+	 * that did not sign the CRL, so the CRL is refused, saying so.
+	 */
+	snprintf(cmd, sizeof(cmd), "cat %s %s > %s", cpath("g2/ca.crt"),
+	    cpath("g/ca.crt"), cpath("bundle2.crt"));
+	assert_int_equal(system(cmd), 0);
+	assert_null(crl_server(cpath("bundle2.crt"), cpath("g/crl.pem"), err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "2 CAs named like its issuer"));
 
 	/* Refused: another CA's CRL, an expired one, junk, none, no CA. */
 	assert_null(crl_server(cpath("g/ca.crt"), cpath("g2/crl.pem"), err,
@@ -947,8 +994,7 @@ static void
 test_tls_crl_handshake(void **state)
 {
 	struct harness	*h;
-	unsigned char	 bob[GT_EP_SERIAL_MAX];
-	size_t		 blen;
+	struct certid	 bob;
 
 	(void)state;
 	h = crl_handshake("alice");
@@ -963,11 +1009,14 @@ test_tls_crl_handshake(void **state)
 	assert_int_equal(h->a.error + h->b.error, 0);
 	assert_int_equal(h->b.ready, 1);
 	assert_string_equal(h->b.cn, "bob");
-	blen = cert_serial(cpath("g/bob.crt"), bob, sizeof(bob));
-	assert_int_equal(h->b.serial_len, blen);
-	assert_memory_equal(h->b.serial, bob, blen);
-	/* The client side keeps no serial: only servers check CRLs. */
+	cert_id(cpath("g/bob.crt"), &bob);
+	assert_int_equal(h->b.serial_len, bob.slen);
+	assert_memory_equal(h->b.serial, bob.serial, bob.slen);
+	assert_int_equal(h->b.issuer_len, bob.ilen);
+	assert_memory_equal(h->b.issuer, bob.issuer, bob.ilen);
+	/* The client side keeps neither: only servers check CRLs. */
 	assert_int_equal(h->a.serial_len, 0);
+	assert_int_equal(h->a.issuer_len, 0);
 	harness_free(h);
 }
 
