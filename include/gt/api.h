@@ -64,6 +64,7 @@ enum gt_api_op {
 	GT_API_OP_CONNS,
 	GT_API_OP_CONN_CLOSE,
 	GT_API_OP_STATS_CONNS,
+	GT_API_OP_DISCONNECT,
 	GT_API_OP_MAX
 };
 
@@ -155,6 +156,12 @@ int	gt_api_check_conn_close(const json_t *, uint64_t *id, char *msg,
 	    size_t msglen);
 /* Check a remove request (port or source_port, nothing else): 0 with *port, or 400 with msg. */
 int	gt_api_check_remove(const json_t *, uint16_t *port, char *msg, size_t msglen);
+/*
+ * Check a disconnect request ({"name":"cn"}, nothing else): 0 with the
+ * name copied into name (size >= GT_NAME_MAX + 1), or 400 with msg.
+ */
+int	gt_api_check_disconnect(const json_t *, char *name, size_t size,
+	    char *msg, size_t msglen);
 /* An IP literal or a DNS name (1..253, labels [A-Za-z0-9-], not all-numeric TLD). */
 int	gt_api_host_valid(const char *);
 /* A client name: printable ASCII without spaces, 1..GT_CLIENT_MAX. */

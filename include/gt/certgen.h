@@ -8,6 +8,7 @@
 #include <mbedtls/ctr_drbg.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
 /*
@@ -25,6 +26,7 @@
 #define GT_CERTGEN_DAYS_MAX	36500
 #define GT_CERTGEN_SKEW		3600	/* notBefore is this many seconds ago */
 #define GT_CERTGEN_JWT_BYTES	32
+#define GT_CERTGEN_SERIAL_MAX	20	/* octets, RFC 5280 §4.1.2.2 */
 
 enum gt_certgen_san_type {
 	GT_CERTGEN_SAN_DNS,
@@ -156,17 +158,20 @@ enum gt_certgen_cmd {
 	GT_CERTGEN_CMD_CA,
 	GT_CERTGEN_CMD_SERVER,
 	GT_CERTGEN_CMD_CLIENT,
+	GT_CERTGEN_CMD_REVOKE,
 };
 
 /* A subcommand's options, as main.c got them from the flags (borrowed). */
 struct gt_certgen_opts {
-	const char			*o_out;		/* required */
+	const char			*o_out;		/* required, except by revoke */
 	const char			*o_ca;		/* server, client: required */
 	const char			*o_cn;		/* NULL: the command's default */
 	const char			*o_san;		/* NULL: the command's default */
 	long				 o_days;	/* 0: 3650 for a CA, 825 for a leaf */
 	enum gt_certgen_key_type	 o_key_type;
 	int				 o_force;
+	const char			*o_cert;	/* revoke: -cert FILE */
+	const char			*o_serial;	/* revoke: -serial HEX */
 };
 
 /*
@@ -176,5 +181,41 @@ struct gt_certgen_opts {
  */
 int	gt_certgen_run(enum gt_certgen_cmd, const struct gt_certgen_opts *,
 	    char *err, size_t errlen);
+
+/* A serial number: an INTEGER's content octets, minimal DER (positive). */
+struct gt_certgen_serial {
+	size_t		s_len;
+	unsigned char	s_v[GT_CERTGEN_SERIAL_MAX + 1];	/* + a leading 0x00 */
+};
+
+/* One revokedCertificates entry. */
+struct gt_certgen_crl_entry {
+	struct gt_certgen_serial	e_serial;
+	time_t				e_when;		/* revocationDate */
+};
+
+/* Parse a hex serial ("0x" and ':' separators allowed). */
+int	gt_certgen_serial_parse(const char *hex, struct gt_certgen_serial *,
+	    char *err, size_t errlen);
+/* Whether crt names ca as its issuer and carries a valid signature by it: 1 or 0. */
+int	gt_certgen_issued_by(const mbedtls_x509_crt *crt,
+	    const mbedtls_x509_crt *ca);
+/*
+ * A v2 CRL of ca listing the n entries, with CRL number number,
+ * thisUpdate now (backdated GT_CERTGEN_SKEW) and nextUpdate next, signed
+ * with SHA-256 by ca_key. *pem is allocated (free it), *pemlen excludes
+ * its NUL.
+ */
+int	gt_certgen_crl_make(const mbedtls_x509_crt *ca, mbedtls_pk_context *ca_key,
+	    const struct gt_certgen_crl_entry *, size_t n, int number, time_t now,
+	    time_t next, struct gt_certgen_rng *, unsigned char **pem,
+	    size_t *pemlen, char *err, size_t errlen);
+/*
+ * gt-certgen revoke: add o_cert's serial (a certificate of the CA in
+ * o_ca) or o_serial to o_ca/crl.pem, written atomically (0644). Revoking
+ * a serial the CRL already lists changes nothing.
+ */
+int	gt_certgen_revoke(const struct gt_certgen_opts *, char *err,
+	    size_t errlen);
 
 #endif

@@ -55,6 +55,7 @@ struct gt_config {
 			char	cert_file[GT_CONFIG_PATH_MAX];
 			char	key_file[GT_CONFIG_PATH_MAX];
 			char	client_ca[GT_CONFIG_PATH_MAX];
+			char	crl_file[GT_CONFIG_PATH_MAX];	/* "": none */
 		} tunnel;
 		struct {
 			uint16_t blacklist[GT_CONFIG_MAX_LIST];

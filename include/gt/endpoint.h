@@ -36,12 +36,31 @@ enum gt_ep_ev {
 /* The callback may call gt_ep_free() on c; the endpoint then touches c no more. */
 typedef void gt_ep_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg);
 
+/* A certificate serial's DER content octets, at most (RFC 5280: 20, + a 0x00). */
+#define GT_EP_SERIAL_MAX	32
+
 /*
  * TLS material, shared by connections, reference counted (SIGHUP swaps it).
  * A server context with client_ca NULL asks clients for no certificate.
  */
 struct gt_tls_ctx *gt_tls_ctx_server(const char *cert, const char *key,
 	    const char *client_ca, char *err, size_t errlen);
+/*
+ * The same with crl (NULL: none), a PEM CRL of client_ca: revoked client
+ * certificates fail the handshake. Refused unless every CRL in it is
+ * signed by a CA of client_ca and not past its nextUpdate, since mbedTLS
+ * would then refuse every client.
+ */
+struct gt_tls_ctx *gt_tls_ctx_server_crl(const char *cert, const char *key,
+	    const char *client_ca, const char *crl, char *err, size_t errlen);
+/*
+ * Whether a CRL of the context from issuer (its name, DER) lists serial
+ * (DER content octets): 1 or 0.
+ */
+int	gt_tls_ctx_revoked(const struct gt_tls_ctx *, const unsigned char *issuer,
+	    size_t issuer_len, const unsigned char *serial, size_t len);
+/* How many certificates the context's CRL lists. */
+size_t	gt_tls_ctx_crl_count(const struct gt_tls_ctx *);
 struct gt_tls_ctx *gt_tls_ctx_client(const char *cert, const char *key,
 	    const char *ca, char *err, size_t errlen);
 void	gt_tls_ctx_ref(struct gt_tls_ctx *);
@@ -122,6 +141,10 @@ struct event_base *gt_ep_base(const struct gt_ep *);
 evutil_socket_t gt_ep_fd(const struct gt_ep *);
 /* Verified peer certificate's CN (TLS, after READY), else NULL. Borrowed. */
 const char *gt_ep_peer_cn(const struct gt_ep *);
+/* Its serial number's DER content octets (*len 0 if none). Borrowed. */
+const unsigned char *gt_ep_peer_serial(const struct gt_ep *, size_t *len);
+/* Its issuer's name, DER (*len 0 if none). Borrowed. */
+const unsigned char *gt_ep_peer_issuer(const struct gt_ep *, size_t *len);
 /* "ip:port" of the peer. Borrowed. */
 const char *gt_ep_peer_addr(const struct gt_ep *);
 /* Negotiated ciphersuite name, or "plain". Borrowed. */

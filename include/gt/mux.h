@@ -119,6 +119,13 @@ int	gt_mux_accept(struct gt_mux *, uint32_t id, struct gt_ep *ep);
 /* Client role: refuse it with a GT_STATUS_* code (sent as 0x01 to a base peer). */
 void	gt_mux_refuse(struct gt_mux *, uint32_t id, uint8_t status);
 
+/*
+ * End the tunnel now for why (logged like any end): its streams close and
+ * the closed callback follows from the loop. Safe anywhere; a no-op on a
+ * tunnel already ending.
+ */
+void	gt_mux_end(struct gt_mux *, const char *why);
+
 /* Close every stream counted in ctr (its mapping was removed). */
 void	gt_mux_close_streams(struct gt_mux *, const struct gt_counters *ctr);
 /*

@@ -41,6 +41,11 @@ void	gt_registry_close_streams(struct gt_registry *, const struct gt_counters *c
 void	gt_registry_close_streams_if(struct gt_registry *,
 	    const struct gt_counters *ctr, int (*keep)(const struct gt_ep *, void *),
 	    void *arg, const char *why);
+/*
+ * End the live tunnel of client name now for why (gt_mux_end): 1, or 0 if
+ * none is connected. The client may come back by its backoff.
+ */
+int	gt_registry_end(struct gt_registry *, const char *name, const char *why);
 void	gt_registry_each(const struct gt_registry *, gt_registry_each_cb *, void *arg);
 
 #endif

@@ -16,7 +16,10 @@ struct gt_tunnel_server;
 /* Load TLS material and listen on tunnel.listen_addr:listen_port. NULL + err on failure. */
 struct gt_tunnel_server *gt_tunnel_server_new(struct event_base *,
 	    const struct gt_config *, struct gt_registry *, char *err, size_t errlen);
-/* SIGHUP: reload certificates and CA for new connections; on error keep the old ones. */
+/*
+ * SIGHUP: reload certificates, CA and CRL for new connections; on error
+ * keep the old ones. Live tunnels whose certificate the new CRL lists end.
+ */
 int	gt_tunnel_server_reload(struct gt_tunnel_server *, const struct gt_config *,
 	    char *err, size_t errlen);
 /* Close the listener, every handshake in progress and every tunnel. */

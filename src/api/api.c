@@ -26,6 +26,7 @@
 #include "gt/counters.h"
 #include "gt/fwd.h"
 #include "gt/log.h"
+#include "gt/names.h"
 #include "gt/registry.h"
 #include "gt/endpoint.h"
 #include "gt/store.h"
@@ -91,6 +92,7 @@ static void	api_reload(struct api_ctx *);
 static void	api_conns(struct api_ctx *);
 static void	api_conn_close(struct api_ctx *);
 static void	api_stats_conns(struct api_ctx *);
+static void	api_disconnect(struct api_ctx *);
 
 /* Handlers by the op of gt_api_routes (route.c). */
 static api_handler *const api_handlers[GT_API_OP_MAX] = {
@@ -105,6 +107,7 @@ static api_handler *const api_handlers[GT_API_OP_MAX] = {
 	[GT_API_OP_CONNS] = api_conns,
 	[GT_API_OP_CONN_CLOSE] = api_conn_close,
 	[GT_API_OP_STATS_CONNS] = api_stats_conns,
+	[GT_API_OP_DISCONNECT] = api_disconnect,
 };
 
 /* Append JSON text to an evbuffer (json_dump_callback's sink). */
@@ -910,6 +913,35 @@ api_stats_conns(struct api_ctx *c)
 	json_decref(maps);
 	free(ms);
 	api_error(c, 500, "out of memory");
+}
+
+/*
+ * POST /api/tunnel/clients/disconnect: end one client's tunnel now. It
+ * reconnects by its backoff; revoking its certificate keeps it out.
+ */
+static void
+api_disconnect(struct api_ctx *c)
+{
+	char	 msg[GT_API_MSG_MAX], name[GT_NAME_MAX + 1], why[160];
+	json_t	*j;
+	int	 rc;
+
+	if ((j = api_body(c)) == NULL)
+		return;
+	rc = gt_api_check_disconnect(j, name, sizeof(name), msg, sizeof(msg));
+	json_decref(j);
+	if (rc != 0) {
+		api_error(c, rc, "%s", msg);
+		return;
+	}
+	snprintf(why, sizeof(why), "disconnected through the API%s%s",
+	    c->c_sub[0] != '\0' ? " by " : "", c->c_sub);
+	if (gt_registry_end(c->c_api->api_reg, name, why) == 0) {
+		api_error(c, 404, "no tunnel client named %s is connected", name);
+		return;
+	}
+	log_info(API_COMP, "%s: tunnel client %s disconnected", c->c_peer, name);
+	api_ok(c, "client disconnected", json_pack("{s:s}", "name", name));
 }
 
 /* Check the bearer token; answers 401 itself and returns -1 on failure. */

@@ -6,6 +6,7 @@
 
 #include "gt/api.h"
 #include "gt/config.h"
+#include "gt/names.h"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
@@ -44,7 +45,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct gt_config	 cfg;
 	struct gt_mapping	 m;
-	char			 msg[GT_API_MSG_MAX];
+	char			 msg[GT_API_MSG_MAX], name[GT_NAME_MAX + 1];
 	uint16_t		 port;
 	json_t			*j;
 	uint64_t		 id;
@@ -66,6 +67,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	(void)gt_api_check_remove(j, &port, msg, sizeof(msg));
 	if (gt_api_check_conn_close(j, &id, msg, sizeof(msg)) == 0 && id == 0)
+		__builtin_trap();
+	/* A name that passed is one the registry and the log can take. */
+	if (gt_api_check_disconnect(j, name, sizeof(name), msg, sizeof(msg)) == 0 &&
+	    !gt_name_valid(name))
 		__builtin_trap();
 	json_decref(j);
 	return 0;

@@ -21,6 +21,8 @@ const struct gt_api_route gt_api_routes[] = {
 	{ EVHTTP_REQ_GET,  "/api/connections",	 GT_ROLE_READ,  GT_API_OP_CONNS },
 	{ EVHTTP_REQ_POST, "/api/connections/close", GT_ROLE_ADMIN, GT_API_OP_CONN_CLOSE },
 	{ EVHTTP_REQ_GET,  "/api/stats/connections", GT_ROLE_READ, GT_API_OP_STATS_CONNS },
+	{ EVHTTP_REQ_POST, "/api/tunnel/clients/disconnect", GT_ROLE_ADMIN,
+	    GT_API_OP_DISCONNECT },
 	{ 0, NULL, GT_ROLE_NONE, GT_API_OP_MAX }
 };
 

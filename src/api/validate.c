@@ -179,6 +179,11 @@ static const char *const validate_remove_fields[] = {
 	"port", "source_port", NULL
 };
 
+/* Fields a disconnect body may hold. */
+static const char *const validate_disconnect_fields[] = {
+	"name", NULL
+};
+
 /* Copy a field name for a message: printable ASCII only, bounded. */
 static void
 validate_name(const char *k, char *buf, size_t len)
@@ -762,5 +767,33 @@ gt_api_check_conn_close(const json_t *o, uint64_t *id, char *msg,
 		return validate_fail(400, msg, msglen,
 		    "id: %lld is not a session id (ids start at 1)", (long long)n);
 	*id = (uint64_t)n;
+	return 0;
+}
+
+/* Check a disconnect request: one client name, the certificate CN rule. */
+int
+gt_api_check_disconnect(const json_t *o, char *name, size_t size, char *msg,
+    size_t msglen)
+{
+	json_t		*v;
+	const char	*s;
+	int		 rc;
+
+	if (!json_is_object(o))
+		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	if ((rc = validate_known(o, validate_disconnect_fields, msg, msglen)) != 0)
+		return rc;
+	v = json_object_get(o, "name");
+	if (v == NULL || json_is_null(v))
+		return validate_fail(400, msg, msglen, "missing field: name");
+	if (!json_is_string(v))
+		return validate_fail(400, msg, msglen, "name: must be a string");
+	s = json_string_value(v);
+	if (strlen(s) != json_string_length(v) || !gt_name_valid(s) ||
+	    strlen(s) >= size)
+		return validate_fail(400, msg, msglen,
+		    "name: must be 1..%d of A-Z a-z 0-9 . _ -, starting with a "
+		    "letter or digit", GT_NAME_MAX);
+	snprintf(name, size, "%s", s);
 	return 0;
 }

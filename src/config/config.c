@@ -150,6 +150,10 @@ static const struct config_entry config_table[] = {
 	{ "security.tunnel.client_ca", CONFIG_PATH,
 	    CF(security.tunnel.client_ca), CFS(security.tunnel.client_ca),
 	    0, 0, 0, "certs/ca.crt", "CA that signs client certificates" },
+	{ "security.tunnel.crl_file", CONFIG_PATH,
+	    CF(security.tunnel.crl_file), CFS(security.tunnel.crl_file),
+	    0, 0, 0, "", "revoked client certificates (PEM CRL from gt-certgen "
+	    "revoke); reloaded on SIGHUP" },
 	SECTION("security.port_range", "public port restrictions"),
 	{ "security.port_range.blacklist", CONFIG_PORTS,
 	    CF(security.port_range.blacklist),
@@ -1193,7 +1197,10 @@ gt_config_check_files(const struct gt_config *c, char *err, size_t errlen)
 		    config_need_file("security.tunnel.key_file",
 		    c->security.tunnel.key_file, 1, err, errlen) == -1 ||
 		    config_need_file("security.tunnel.client_ca",
-		    c->security.tunnel.client_ca, 0, err, errlen) == -1)
+		    c->security.tunnel.client_ca, 0, err, errlen) == -1 ||
+		    (c->security.tunnel.crl_file[0] != '\0' && config_need_file(
+		    "security.tunnel.crl_file", c->security.tunnel.crl_file, 0,
+		    err, errlen) == -1))
 			return -1;
 	}
 	if (c->api.tls) {

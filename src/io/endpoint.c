@@ -89,6 +89,7 @@ ep_unref(struct gt_ep *c)
 	if (c->ep_out != NULL)
 		evbuffer_free(c->ep_out);
 	free(c->ep_cn);
+	free(c->ep_issuer);
 	free(c);
 }
 
@@ -906,6 +907,22 @@ const char *
 gt_ep_peer_cn(const struct gt_ep *c)
 {
 	return c->ep_cn;
+}
+
+/* The verified client certificate's issuer name, DER (server side, after READY). */
+const unsigned char *
+gt_ep_peer_issuer(const struct gt_ep *c, size_t *len)
+{
+	*len = c->ep_issuer_len;
+	return c->ep_issuer;
+}
+
+/* The verified client certificate's serial (server side, after READY). */
+const unsigned char *
+gt_ep_peer_serial(const struct gt_ep *c, size_t *len)
+{
+	*len = c->ep_serial_len;
+	return c->ep_serial;
 }
 
 /* "ip:port" of the peer. */

@@ -110,6 +110,10 @@ struct gt_ep {
 	struct gt_rate_waiter	 ep_wwait;
 	int			 ep_rd_throttled; /* queued on ep_rrate: no EV_READ */
 	int			 ep_wr_throttled; /* queued on ep_wrate: no writes */
+	unsigned char		 ep_serial[GT_EP_SERIAL_MAX];	/* its certificate's serial */
+	size_t			 ep_serial_len;	/* 0: none */
+	unsigned char		*ep_issuer;	/* its issuer's name, DER */
+	size_t			 ep_issuer_len;
 };
 
 /* endpoint.c: the state machine the tables plug into. */

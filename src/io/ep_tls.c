@@ -19,6 +19,7 @@
 #include <mbedtls/net_sockets.h>
 
 #include "gt/addr.h"
+#include "gt/names.h"
 #include "tls_local.h"
 
 /* mbedTLS error code as text, for messages. */
@@ -68,12 +69,37 @@ tls_recv(void *arg, unsigned char *buf, size_t len)
 	return MBEDTLS_ERR_NET_RECV_FAILED;
 }
 
+/*
+ * mbedTLS frees a refused peer's certificate with the handshake, so a
+ * revoked client's name and serial are noted while the chain is checked,
+ * for the log line.
+ */
+static int
+tls_verify_cb(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+	struct gt_ep	*c = arg;
+	char		 cn[GT_NAME_MAX + 1], hex[2 * GT_EP_SERIAL_MAX + 1];
+	size_t		 i, len = TLS_REVOKED_MAX;
+
+	if (depth != 0 || (*flags & MBEDTLS_X509_BADCERT_REVOKED) == 0 ||
+	    EP_TLS(c)->t_revoked != NULL ||
+	    (EP_TLS(c)->t_revoked = malloc(len)) == NULL)
+		return 0;
+	for (i = 0; i < crt->serial.len && i < GT_EP_SERIAL_MAX; i++)
+		snprintf(hex + 2 * i, 3, "%02X", crt->serial.p[i]);
+	hex[2 * i] = '\0';
+	/* Only a valid name is printed: the peer chose it. */
+	snprintf(EP_TLS(c)->t_revoked, len, " %s (serial %s)",
+	    tls_cert_cn(crt, cn, sizeof(cn)) == NULL ? cn : "with a bad CN", hex);
+	return 0;
+}
+
 /* Describe an mbedTLS failure in ep_err, with errno or verify flags. */
 static void
 tls_fail(struct gt_ep *c, const char *what, int ret)
 {
 	char		 e[128], v[512], *p;
-	uint32_t	 flags;
+	uint32_t	 flags = 0;
 	size_t		 len;
 
 	tls_strerror(ret, e, sizeof(e));
@@ -90,7 +116,12 @@ tls_fail(struct gt_ep *c, const char *what, int ret)
 			if (*p == '\n')
 				*p = ',';
 	}
-	if (v[0] != '\0')
+	if (v[0] != '\0' && (flags & MBEDTLS_X509_BADCERT_REVOKED) &&
+	    EP_TLS(c)->t_server)
+		ep_fail(c, "%s: client certificate%s is revoked (listed by the "
+		    "CRL)", what, EP_TLS(c)->t_revoked != NULL ?
+		    EP_TLS(c)->t_revoked : "");
+	else if (v[0] != '\0')
 		ep_fail(c, "%s: %s (%s)", what, e, v);
 	else if (c->ep_errno != 0 && (ret == MBEDTLS_ERR_NET_SEND_FAILED ||
 	    ret == MBEDTLS_ERR_NET_RECV_FAILED ||
@@ -260,6 +291,8 @@ tls_free_priv(struct gt_ep *c)
 	EP_TLS(c)->t_ctx = NULL;
 	free(EP_TLS(c)->t_ipname);
 	EP_TLS(c)->t_ipname = NULL;
+	free(EP_TLS(c)->t_revoked);
+	EP_TLS(c)->t_revoked = NULL;
 }
 
 /* The negotiated suite's name, or "none" before the handshake. */
@@ -307,6 +340,8 @@ ep_tls_new(struct event_base *base, evutil_socket_t fd,
 	EP_TLS(c)->t_ssl_init = 1;
 	if ((ret = mbedtls_ssl_setup(&EP_TLS(c)->t_ssl, &t->tls_conf)) != 0)
 		goto fail;
+	if (t->tls_server && t->tls_has_crl)
+		mbedtls_ssl_set_verify(&EP_TLS(c)->t_ssl, tls_verify_cb, c);
 	if (!t->tls_server) {
 		/*
 		 * mbedTLS 2.28 matches names against dNSName SANs only: an IP

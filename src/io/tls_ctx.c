@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <mbedtls/error.h>
+#include <mbedtls/md.h>
 
 #include "gt/log.h"
 #include "tls_local.h"
@@ -37,10 +38,93 @@ tls_check_key_mode(const char *path)
 		    (unsigned)(st.st_mode & 0777));
 }
 
+/*
+ * Check crl against the CA chain as mbedTLS will use it at each handshake:
+ * every CA named like the CRL's issuer must be one that signed it (with
+ * keyUsage cRLSign). mbedTLS flags every client of a same-named CA that
+ * did not (BADCRL_NOT_TRUSTED): a bundle of two CAs of one name, as after
+ * a rotation that kept the default CA name, would lock one CA's clients out.
+ */
+static int
+tls_crl_check_issuer(const mbedtls_x509_crl *crl, const mbedtls_x509_crt *chain,
+    const char *path, char *err, size_t errlen)
+{
+	const mbedtls_x509_crt	*ca;
+	const mbedtls_md_info_t	*md;
+	unsigned char		 hash[MBEDTLS_MD_MAX_SIZE];
+	unsigned		 named = 0, signer = 0;
+
+	if ((md = mbedtls_md_info_from_type(crl->sig_md)) == NULL ||
+	    mbedtls_md(md, crl->tbs.p, crl->tbs.len, hash) != 0) {
+		snprintf(err, errlen, "CRL %s: unsupported signature algorithm",
+		    path);
+		return -1;
+	}
+	for (ca = chain; ca != NULL && ca->raw.p != NULL; ca = ca->next) {
+		if (ca->subject_raw.len != crl->issuer_raw.len ||
+		    memcmp(ca->subject_raw.p, crl->issuer_raw.p,
+		    crl->issuer_raw.len) != 0)
+			continue;
+		named++;
+		if (mbedtls_x509_crt_check_key_usage(ca,
+		    MBEDTLS_X509_KU_CRL_SIGN) == 0 &&
+		    mbedtls_pk_verify_ext(crl->sig_pk, crl->sig_opts,
+		    (mbedtls_pk_context *)&ca->pk, crl->sig_md, hash,
+		    mbedtls_md_get_size(md), crl->sig.p, crl->sig.len) == 0)
+			signer++;
+	}
+	if (signer == 0) {
+		snprintf(err, errlen, "CRL %s: not signed by the client CA (a CRL "
+		    "of another CA, or altered)", path);
+		return -1;
+	}
+	if (signer != named) {
+		snprintf(err, errlen, "CRL %s: the client CA file holds %u CAs "
+		    "named like its issuer and only %u signed it: the clients of "
+		    "the other would all be refused; give each CA its own name "
+		    "(gt-certgen ca -cn)", path, named, signer);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Load a CRL for the CA chain. mbedTLS flags every peer when a CRL of its
+ * CA is forged or past nextUpdate, so such a file is refused here, where
+ * the old material can stay, rather than locking every client out.
+ */
+static int
+tls_crl_load(struct gt_tls_ctx *t, const char *path, char *err, size_t errlen)
+{
+	const mbedtls_x509_crl	*crl;
+	char			 e[128];
+	int			 ret;
+
+	if ((ret = mbedtls_x509_crl_parse_file(&t->tls_crl, path)) != 0) {
+		mbedtls_strerror(ret, e, sizeof(e));
+		snprintf(err, errlen, "CRL %s: %s", path, e);
+		return -1;
+	}
+	t->tls_has_crl = 1;
+	for (crl = &t->tls_crl; crl != NULL; crl = crl->next) {
+		if (tls_crl_check_issuer(crl, &t->tls_ca, path, err,
+		    errlen) == -1)
+			return -1;
+		if (mbedtls_x509_time_is_past(&crl->next_update)) {
+			snprintf(err, errlen, "CRL %s: past its nextUpdate "
+			    "(%04d-%02d-%02d), it would refuse every client: "
+			    "make a new one with gt-certgen revoke", path, crl->next_update.year,
+			    crl->next_update.mon, crl->next_update.day);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Shared constructor of both contexts. */
 static struct gt_tls_ctx *
 tls_ctx_new(int server, const char *cert, const char *key, const char *ca,
-    char *err, size_t errlen)
+    const char *crlfile, char *err, size_t errlen)
 {
 	static const char	 pers[] = "gt-tls";
 	struct gt_tls_ctx	*t;
@@ -58,6 +142,7 @@ tls_ctx_new(int server, const char *cert, const char *key, const char *ca,
 	mbedtls_ssl_config_init(&t->tls_conf);
 	mbedtls_x509_crt_init(&t->tls_cert);
 	mbedtls_x509_crt_init(&t->tls_ca);
+	mbedtls_x509_crl_init(&t->tls_crl);
 	mbedtls_pk_init(&t->tls_key);
 	mbedtls_entropy_init(&t->tls_entropy);
 	mbedtls_ctr_drbg_init(&t->tls_drbg);
@@ -76,6 +161,12 @@ tls_ctx_new(int server, const char *cert, const char *key, const char *ca,
 	if (ca != NULL && (ret = mbedtls_x509_crt_parse_file(&t->tls_ca, ca)) != 0) {
 		mbedtls_strerror(ret, e, sizeof(e));
 		snprintf(err, errlen, "%s: %s", ca, e);
+		goto fail;
+	}
+	if (crlfile != NULL && (ca == NULL ||
+	    tls_crl_load(t, crlfile, err, errlen) == -1)) {
+		if (ca == NULL)
+			snprintf(err, errlen, "a CRL needs a CA file");
 		goto fail;
 	}
 	if (server && (cert == NULL || key == NULL)) {
@@ -123,7 +214,8 @@ tls_ctx_new(int server, const char *cert, const char *key, const char *ca,
 	mbedtls_ssl_conf_ciphersuites(&t->tls_conf, tls_ciphersuites);
 	if (ca != NULL) {
 		mbedtls_ssl_conf_authmode(&t->tls_conf, MBEDTLS_SSL_VERIFY_REQUIRED);
-		mbedtls_ssl_conf_ca_chain(&t->tls_conf, &t->tls_ca, NULL);
+		mbedtls_ssl_conf_ca_chain(&t->tls_conf, &t->tls_ca,
+		    t->tls_has_crl ? &t->tls_crl : NULL);
 	} else
 		mbedtls_ssl_conf_authmode(&t->tls_conf, MBEDTLS_SSL_VERIFY_NONE);
 #if defined(MBEDTLS_SSL_RENEGOTIATION)
@@ -152,7 +244,58 @@ struct gt_tls_ctx *
 gt_tls_ctx_server(const char *cert, const char *key, const char *client_ca,
     char *err, size_t errlen)
 {
-	return tls_ctx_new(1, cert, key, client_ca, err, errlen);
+	return tls_ctx_new(1, cert, key, client_ca, NULL, err, errlen);
+}
+
+/* Server material with a CRL of client_ca (crl NULL: none). */
+struct gt_tls_ctx *
+gt_tls_ctx_server_crl(const char *cert, const char *key, const char *client_ca,
+    const char *crl, char *err, size_t errlen)
+{
+	return tls_ctx_new(1, cert, key, client_ca, crl, err, errlen);
+}
+
+/*
+ * Is serial listed by a CRL of ours from issuer? Serials and names compare
+ * as DER, byte for byte, as mbedTLS does at the handshake: two CAs of a
+ * bundle may well give out the same serial.
+ */
+int
+gt_tls_ctx_revoked(const struct gt_tls_ctx *t, const unsigned char *issuer,
+    size_t issuer_len, const unsigned char *serial, size_t len)
+{
+	const mbedtls_x509_crl		*crl;
+	const mbedtls_x509_crl_entry	*e;
+
+	if (t == NULL || !t->tls_has_crl || len == 0 || issuer_len == 0)
+		return 0;
+	for (crl = &t->tls_crl; crl != NULL; crl = crl->next) {
+		if (crl->issuer_raw.len != issuer_len ||
+		    memcmp(crl->issuer_raw.p, issuer, issuer_len) != 0)
+			continue;
+		for (e = &crl->entry; e != NULL; e = e->next)
+			if (e->serial.len == len &&
+			    memcmp(e->serial.p, serial, len) == 0)
+				return 1;
+	}
+	return 0;
+}
+
+/* The number of entries in the context's CRL. */
+size_t
+gt_tls_ctx_crl_count(const struct gt_tls_ctx *t)
+{
+	const mbedtls_x509_crl		*crl;
+	const mbedtls_x509_crl_entry	*e;
+	size_t				 n = 0;
+
+	if (t == NULL || !t->tls_has_crl)
+		return 0;
+	for (crl = &t->tls_crl; crl != NULL; crl = crl->next)
+		for (e = &crl->entry; e != NULL; e = e->next)
+			if (e->serial.len != 0)
+				n++;
+	return n;
 }
 
 /* cert and key may both be NULL: a client without a certificate (tests). */
@@ -160,7 +303,7 @@ struct gt_tls_ctx *
 gt_tls_ctx_client(const char *cert, const char *key, const char *ca,
     char *err, size_t errlen)
 {
-	return tls_ctx_new(0, cert, key, ca, err, errlen);
+	return tls_ctx_new(0, cert, key, ca, NULL, err, errlen);
 }
 
 /* Another holder of the context. */
@@ -179,6 +322,7 @@ gt_tls_ctx_unref(struct gt_tls_ctx *t)
 	mbedtls_ssl_config_free(&t->tls_conf);
 	mbedtls_x509_crt_free(&t->tls_cert);
 	mbedtls_x509_crt_free(&t->tls_ca);
+	mbedtls_x509_crl_free(&t->tls_crl);
 	mbedtls_pk_free(&t->tls_key);
 	mbedtls_ctr_drbg_free(&t->tls_drbg);
 	mbedtls_entropy_free(&t->tls_entropy);

@@ -11,6 +11,7 @@
 #include <mbedtls/entropy.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
 #include "ep_local.h"
@@ -21,6 +22,8 @@ struct gt_tls_ctx {
 	mbedtls_ssl_config		 tls_conf;
 	mbedtls_x509_crt		 tls_cert;
 	mbedtls_x509_crt		 tls_ca;
+	mbedtls_x509_crl		 tls_crl;
+	int				 tls_has_crl;
 	mbedtls_pk_context		 tls_key;
 	mbedtls_entropy_context		 tls_entropy;
 	mbedtls_ctr_drbg_context	 tls_drbg;
@@ -33,8 +36,11 @@ struct ep_tls {
 	int			 t_ssl_init;
 	int			 t_server;
 	char			*t_ipname;	/* IP literal checked against SAN */
+	char			*t_revoked;	/* " CN (serial HEX)" of a revoked peer */
 	int			 t_hs_done;
 };
+
+#define TLS_REVOKED_MAX	(GT_NAME_MAX + 2 * GT_EP_SERIAL_MAX + 32)
 
 #define EP_TLS(c)	((struct ep_tls *)(c))
 

@@ -149,6 +149,21 @@ tls_verify_peer(struct gt_ep *c)
 			ep_fail(c, "handshake failed: out of memory");
 			return -1;
 		}
+		/*
+		 * Kept so that a CRL loaded later can end this tunnel: a CRL
+		 * entry is an issuer's, so both name the certificate.
+		 */
+		if (crt->serial.len <= sizeof(c->ep_serial) &&
+		    crt->issuer_raw.len > 0) {
+			if ((c->ep_issuer = malloc(crt->issuer_raw.len)) == NULL) {
+				ep_fail(c, "handshake failed: out of memory");
+				return -1;
+			}
+			memcpy(c->ep_issuer, crt->issuer_raw.p, crt->issuer_raw.len);
+			c->ep_issuer_len = crt->issuer_raw.len;
+			memcpy(c->ep_serial, crt->serial.p, crt->serial.len);
+			c->ep_serial_len = crt->serial.len;
+		}
 	} else if (EP_TLS(c)->t_ipname != NULL &&
 	    !tls_cert_has_ip(crt, EP_TLS(c)->t_ipname)) {
 		ep_fail(c, "handshake failed: server certificate does not "

@@ -1346,6 +1346,15 @@ gt_mux_free(struct gt_mux *m)
 	mux_destroy(m);
 }
 
+/* The owner ends the tunnel (a revoked certificate, an operator). */
+void
+gt_mux_end(struct gt_mux *m, const char *why)
+{
+	if (m == NULL || m->m_closed)
+		return;
+	mux_fail(m, "%s", why);
+}
+
 int
 gt_mux_open(struct gt_mux *m, struct gt_ep *ep, const char *host,
     uint16_t port, const struct gt_proxy_addr *pp, struct gt_counters *ctr,

@@ -43,6 +43,10 @@ struct tun_client {
 	TAILQ_ENTRY(tun_client)		 tc_link;
 	struct gt_tunnel_server		*tc_srv;
 	struct gt_mux			*tc_mux;
+	unsigned char			 tc_serial[GT_EP_SERIAL_MAX];	/* the peer certificate's */
+	size_t				 tc_serial_len;
+	unsigned char			*tc_issuer;	/* and its issuer (DER) */
+	size_t				 tc_issuer_len;
 };
 
 struct gt_tunnel_server {
@@ -66,9 +70,11 @@ struct gt_tunnel_server {
 static struct gt_tls_ctx *
 tun_load_tls(const struct gt_config *cfg, char *err, size_t errlen)
 {
-	return gt_tls_ctx_server(cfg->security.tunnel.cert_file,
+	const char	*crl = cfg->security.tunnel.crl_file;
+
+	return gt_tls_ctx_server_crl(cfg->security.tunnel.cert_file,
 	    cfg->security.tunnel.key_file, cfg->security.tunnel.client_ca,
-	    err, errlen);
+	    crl[0] != '\0' ? crl : NULL, err, errlen);
 }
 
 /* Forget a handshake in progress and close it. */
@@ -145,6 +151,7 @@ tun_client_free(struct tun_client *tc)
 	gt_registry_remove(ts->ts_reg, tc->tc_mux);
 	TAILQ_REMOVE(&ts->ts_clients, tc, tc_link);
 	gt_mux_free(tc->tc_mux);
+	free(tc->tc_issuer);
 	free(tc);
 }
 
@@ -157,63 +164,6 @@ tun_mux_closed(struct gt_mux *mux, const char *why, void *arg)
 	log_info("tunnel", "client %s (%s) disconnected: %s", gt_mux_name(mux),
 	    gt_mux_peer_addr(mux), why);
 	tun_client_free(tc);
-}
-
-/* Handshake done: wrap into a mux and register it, replacing a namesake. */
-static void
-tun_ready(struct tun_pending *tp)
-{
-	struct gt_tunnel_server	*ts = tp->tp_srv;
-	struct gt_ep		*c = tp->tp_conn;
-	struct tun_client	*tc, *old;
-	struct gt_mux		*replaced;
-	struct gt_mux_params	 p;
-	struct gt_mux_cbs	 cbs;
-	char			 name[128];
-	const char		*cn = gt_ep_peer_cn(c);
-
-	snprintf(name, sizeof(name), "%s", cn != NULL ? cn :
-	    gt_ep_peer_addr(c));
-	tp->tp_conn = NULL;
-	tun_pending_free(tp);
-	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
-		log_warnx("tunnel", "client %s: out of memory", name);
-		gt_ep_free(c);
-		return;
-	}
-	memset(&p, 0, sizeof(p));
-	p.role = GT_MUX_SERVER;
-	p.name = name;
-	p.caps = GT_CAP_ALL;
-	p.hb_interval = ts->ts_hb_interval;
-	p.hb_timeout = ts->ts_hb_timeout;
-	p.window = ts->ts_window;
-	p.window_max = ts->ts_window_max;
-	p.buffer = ts->ts_buffer;
-	p.process = &ts->ts_budget;
-	p.out_max = ts->ts_out_max;
-	memset(&cbs, 0, sizeof(cbs));
-	cbs.closed = tun_mux_closed;
-	log_info("tunnel", "client %s connected from %s (%s)", name,
-	    gt_ep_peer_addr(c), gt_ep_cipher(c));
-	if ((tc->tc_mux = gt_mux_new(ts->ts_base, c, &p, &cbs, tc)) == NULL) {
-		log_warnx("tunnel", "client %s: cannot start the tunnel", name);
-		free(tc);
-		return;
-	}
-	tc->tc_srv = ts;
-	TAILQ_INSERT_TAIL(&ts->ts_clients, tc, tc_link);
-	/* The new tunnel is findable before the old one goes. */
-	replaced = gt_registry_add(ts->ts_reg, name, tc->tc_mux);
-	if (replaced != NULL) {
-		TAILQ_FOREACH(old, &ts->ts_clients, tc_link)
-			if (old->tc_mux == replaced)
-				break;
-		log_info("tunnel", "client %s reconnected: replacing the tunnel from %s",
-		    name, gt_mux_peer_addr(replaced));
-		if (old != NULL)
-			tun_client_free(old);
-	}
 }
 
 /*
@@ -233,6 +183,92 @@ tun_source(const struct tun_pending *tp, char *buf, size_t size)
 	    buf, size) == -1)
 		snprintf(buf, size, "%s", gt_ep_peer_addr(tp->tp_conn));
 	return buf;
+}
+
+/* Handshake done: wrap into a mux and register it, replacing a namesake. */
+static void
+tun_ready(struct tun_pending *tp)
+{
+	struct gt_tunnel_server	*ts = tp->tp_srv;
+	struct gt_ep		*c = tp->tp_conn;
+	struct tun_client	*tc, *old;
+	struct gt_mux		*replaced;
+	struct gt_mux_params	 p;
+	struct gt_mux_cbs	 cbs;
+	char			 name[128];
+	const char		*cn = gt_ep_peer_cn(c);
+	const unsigned char	*serial, *issuer;
+	size_t			 serial_len, issuer_len;
+	char			 src[GT_ADDR_STRLEN];
+
+	snprintf(name, sizeof(name), "%s", cn != NULL ? cn :
+	    gt_ep_peer_addr(c));
+	serial = gt_ep_peer_serial(c, &serial_len);
+	issuer = gt_ep_peer_issuer(c, &issuer_len);
+	/* A handshake begun before SIGHUP ran on the old CRL: check the new. */
+	if (gt_tls_ctx_revoked(ts->ts_tls, issuer, issuer_len, serial,
+	    serial_len)) {
+		gt_log_rl(&tun_rl_refused, GT_LOG_WARN, "tunnel",
+		    tun_source(tp, src, sizeof(src)), "refused %s: client "
+		    "certificate %s is revoked (listed by the CRL)",
+		    gt_ep_peer_addr(c), name);
+		tun_pending_free(tp);
+		return;
+	}
+	tp->tp_conn = NULL;
+	tun_pending_free(tp);
+	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
+		log_warnx("tunnel", "client %s: out of memory", name);
+		gt_ep_free(c);
+		return;
+	}
+	/* Kept for a later CRL: it names the certificate by issuer and serial. */
+	if (serial_len <= sizeof(tc->tc_serial) && issuer_len > 0) {
+		if ((tc->tc_issuer = malloc(issuer_len)) == NULL) {
+			log_warnx("tunnel", "client %s: out of memory", name);
+			gt_ep_free(c);
+			free(tc);
+			return;
+		}
+		memcpy(tc->tc_issuer, issuer, issuer_len);
+		tc->tc_issuer_len = issuer_len;
+		memcpy(tc->tc_serial, serial, serial_len);
+		tc->tc_serial_len = serial_len;
+	}
+	memset(&p, 0, sizeof(p));
+	p.role = GT_MUX_SERVER;
+	p.name = name;
+	p.caps = GT_CAP_ALL;
+	p.hb_interval = ts->ts_hb_interval;
+	p.hb_timeout = ts->ts_hb_timeout;
+	p.window = ts->ts_window;
+	p.window_max = ts->ts_window_max;
+	p.buffer = ts->ts_buffer;
+	p.process = &ts->ts_budget;
+	p.out_max = ts->ts_out_max;
+	memset(&cbs, 0, sizeof(cbs));
+	cbs.closed = tun_mux_closed;
+	log_info("tunnel", "client %s connected from %s (%s)", name,
+	    gt_ep_peer_addr(c), gt_ep_cipher(c));
+	if ((tc->tc_mux = gt_mux_new(ts->ts_base, c, &p, &cbs, tc)) == NULL) {
+		log_warnx("tunnel", "client %s: cannot start the tunnel", name);
+		free(tc->tc_issuer);
+		free(tc);
+		return;
+	}
+	tc->tc_srv = ts;
+	TAILQ_INSERT_TAIL(&ts->ts_clients, tc, tc_link);
+	/* The new tunnel is findable before the old one goes. */
+	replaced = gt_registry_add(ts->ts_reg, name, tc->tc_mux);
+	if (replaced != NULL) {
+		TAILQ_FOREACH(old, &ts->ts_clients, tc_link)
+			if (old->tc_mux == replaced)
+				break;
+		log_info("tunnel", "client %s reconnected: replacing the tunnel from %s",
+		    name, gt_mux_peer_addr(replaced));
+		if (old != NULL)
+			tun_client_free(old);
+	}
 }
 
 /* Transport events during the handshake. */
@@ -378,7 +414,8 @@ int
 gt_tunnel_server_reload(struct gt_tunnel_server *ts, const struct gt_config *cfg,
     char *err, size_t errlen)
 {
-	struct gt_tls_ctx *nctx;
+	struct gt_tls_ctx	*nctx;
+	struct tun_client	*tc;
 
 	if (ts->ts_tls == NULL)
 		return 0;
@@ -387,7 +424,18 @@ gt_tunnel_server_reload(struct gt_tunnel_server *ts, const struct gt_config *cfg
 	/* Live connections keep their reference to the old context. */
 	gt_tls_ctx_unref(ts->ts_tls);
 	ts->ts_tls = nctx;
-	log_info("tunnel", "reloaded certificates and CA for new connections");
+	log_info("tunnel", "reloaded certificates, CA and CRL (%zu revoked) for "
+	    "new connections", gt_tls_ctx_crl_count(nctx));
+	/* A live tunnel outlives its handshake: the new CRL ends it now. */
+	TAILQ_FOREACH(tc, &ts->ts_clients, tc_link) {
+		if (gt_mux_is_closed(tc->tc_mux) ||
+		    !gt_tls_ctx_revoked(nctx, tc->tc_issuer, tc->tc_issuer_len,
+		    tc->tc_serial, tc->tc_serial_len))
+			continue;
+		log_warnx("tunnel", "client %s: certificate revoked, tunnel closed",
+		    gt_mux_name(tc->tc_mux));
+		gt_mux_end(tc->tc_mux, "certificate revoked");
+	}
 	return 0;
 }
 

@@ -123,6 +123,20 @@ gt_registry_count(const struct gt_registry *r)
 	return r == NULL ? 0 : r->rg_count;
 }
 
+/* An operator ends a client's tunnel; the tunnel server frees it from the loop. */
+int
+gt_registry_end(struct gt_registry *r, const char *name, const char *why)
+{
+	struct gt_mux *m;
+
+	/* An empty name would pick any client. */
+	if (name == NULL || *name == '\0' ||
+	    (m = gt_registry_pick(r, name)) == NULL)
+		return 0;
+	gt_mux_end(m, why);
+	return 1;
+}
+
 void
 gt_registry_each(const struct gt_registry *r, gt_registry_each_cb *cb, void *arg)
 {

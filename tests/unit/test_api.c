@@ -11,6 +11,7 @@
 #include <event2/http.h>
 
 #include "gt/api.h"
+#include "gt/names.h"
 #include "gt/config.h"
 #include "gt/counters.h"
 
@@ -256,6 +257,49 @@ test_remove(void **state)
 	j = json_loads("[1]", 0, NULL);
 	assert_int_equal(gt_api_check_remove(j, &port, msg, sizeof(msg)), 400);
 	json_decref(j);
+}
+
+/* Disconnect: one client name, the CN rule, nothing else; 400 names the field. */
+static void
+test_disconnect(void **state)
+{
+	static const struct {
+		const char	*body;
+		const char	*text;	/* in the 400 message; NULL: accepted */
+	} c[] = {
+		{ "{\"name\":\"edge-1.a_b\"}", NULL },
+		{ "{}", "missing field: name" },
+		{ "{\"name\":null}", "missing field: name" },
+		{ "{\"name\":5}", "name: must be a string" },
+		{ "{\"name\":\"\"}", "name: must be 1..64" },
+		{ "{\"name\":\"a b\"}", "name: must be 1..64" },
+		{ "{\"name\":\"-a\"}", "name: must be 1..64" },
+		{ "{\"name\":\"a\\u0000b\"}", "name: must be 1..64" },
+		{ "{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
+		    "name: must be 1..64" },
+		{ "{\"name\":\"a\",\"force\":true}", "unknown field \"force\"" },
+		{ "[\"a\"]", "JSON object" },
+	};
+	char	 msg[GT_API_MSG_MAX], name[GT_NAME_MAX + 1];
+	json_t	*j;
+	size_t	 i;
+	int	 rc;
+
+	(void)state;
+	for (i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		j = json_loads(c[i].body, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+		assert_non_null(j);
+		msg[0] = '\0';
+		rc = gt_api_check_disconnect(j, name, sizeof(name), msg, sizeof(msg));
+		json_decref(j);
+		if (c[i].text == NULL) {
+			assert_int_equal(rc, 0);
+			assert_string_equal(name, "edge-1.a_b");
+		} else {
+			if (rc != 400 || strstr(msg, c[i].text) == NULL)
+				fail_msg("%s: %d [%s]", c[i].body, rc, msg);
+		}
+	}
 }
 
 /* A field outside the known ones is a 400 that names it, create and remove alike. */
@@ -858,6 +902,11 @@ test_routes(void **state)
 	assert_null(r);
 	assert_int_equal(st, 405);
 	assert_string_equal(allow, "POST");
+	r = gt_api_route_find(gt_api_routes, EVHTTP_REQ_POST,
+	    "/api/tunnel/clients/disconnect", &st, allow, sizeof(allow));
+	assert_non_null(r);
+	assert_int_equal(r->r_op, GT_API_OP_DISCONNECT);
+	assert_int_equal(r->r_role, GT_ROLE_ADMIN);
 	assert_false(gt_api_path_known(gt_api_routes, "/api/tunnel"));
 	assert_string_equal(gt_api_method_name(EVHTTP_REQ_PATCH), "PATCH");
 	assert_string_equal(gt_api_status_text(405), "Method Not Allowed");
@@ -986,6 +1035,7 @@ main(void)
 		cmocka_unit_test(test_create_bad),
 		cmocka_unit_test(test_body),
 		cmocka_unit_test(test_remove),
+		cmocka_unit_test(test_disconnect),
 		cmocka_unit_test(test_unknown_fields),
 		cmocka_unit_test(test_edge_fields),
 		cmocka_unit_test(test_update),

@@ -1,4 +1,4 @@
-/* test_certgen.c: SAN parsing, name checks, the SAN/EKU encoders, issuing and file writing. */
+/* test_certgen.c: SAN parsing, name checks, the SAN/EKU encoders, issuing, file writing and the CRL. */
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -15,6 +15,7 @@
 
 #include <mbedtls/asn1.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/x509_crl.h>
 #include <mbedtls/x509_crt.h>
 
 #include "gt/certgen.h"
@@ -807,6 +808,195 @@ test_run(void **state)
 	tdir_rm(t.path, 1);
 }
 
+/* Count the entries of a parsed CRL. */
+static int
+crl_count(const mbedtls_x509_crl *crl)
+{
+	const mbedtls_x509_crl_entry	*e;
+	int				 n = 0;
+
+	for (e = &crl->entry; e != NULL; e = e->next)
+		if (e->serial.len != 0)
+			n++;
+	return n;
+}
+
+/* Whether the openssl CLI says "verify OK" for dir's crl.pem against its ca.crt. */
+static int
+openssl_crl_ok(const char *dir)
+{
+	char	cmd[512], line[256];
+	FILE	*f;
+	int	ok = 0;
+
+	snprintf(cmd, sizeof(cmd), "openssl crl -in %s/crl.pem -CAfile "
+	    "%s/ca.crt -noout -verify 2>&1", dir, dir);
+	if ((f = popen(cmd, "r")) == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "verify OK") != NULL)
+			ok = 1;
+	return pclose(f) == 0 && ok;
+}
+
+/* revoke: a CRL mbedTLS and openssl accept, listing exactly what was revoked. */
+static void
+test_revoke(void **state)
+{
+	struct gt_certgen_opts		o;
+	struct gt_certgen_serial	s;
+	struct tdir			t;
+	char				out[128], other[128], path[192], crlpath[192];
+	char				err[GT_CERTGEN_ERRLEN], a[8192], b[8192];
+	mbedtls_x509_crt		ca, alice, bob;
+	mbedtls_x509_crl		crl;
+	uint32_t			flags;
+	char				hex[80];
+	size_t				i;
+
+	(void)state;
+	tdir_make(&t);
+	snprintf(out, sizeof(out), "%s/certs", t.path);
+	snprintf(other, sizeof(other), "%s/other", t.path);
+	snprintf(crlpath, sizeof(crlpath), "%s/crl.pem", out);
+	memset(&o, 0, sizeof(o));
+	o.o_out = out;
+	if (gt_certgen_run(GT_CERTGEN_CMD_INIT, &o, err, sizeof(err)) != 0)
+		fail_msg("init: %s", err);
+	o.o_ca = out;
+	o.o_cn = "alice";
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_CLIENT, &o, err,
+	    sizeof(err)), 0);
+	o.o_cn = "bob";
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_CLIENT, &o, err,
+	    sizeof(err)), 0);
+
+	/* Bad arguments: nothing written. */
+	memset(&o, 0, sizeof(o));
+	o.o_ca = out;
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "-cert"));
+	o.o_serial = "zz";
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err,
+	    sizeof(err)), -1);
+	o.o_serial = "00";
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err,
+	    sizeof(err)), -1);
+	o.o_serial = NULL;
+	o.o_out = other;
+	if (gt_certgen_run(GT_CERTGEN_CMD_INIT, &o, err, sizeof(err)) != 0)
+		fail_msg("init other: %s", err);
+	o.o_out = NULL;
+	snprintf(path, sizeof(path), "%s/client.crt", other);
+	o.o_cert = path;	/* another CA's certificate */
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "not issued by this CA"));
+	assert_int_equal(access(crlpath, F_OK), -1);
+
+	/* Revoke alice by her certificate. */
+	snprintf(path, sizeof(path), "%s/alice.crt", out);
+	if (gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err, sizeof(err)) != 0)
+		fail_msg("revoke: %s", err);
+	mbedtls_x509_crt_init(&ca);
+	mbedtls_x509_crt_init(&alice);
+	mbedtls_x509_crt_init(&bob);
+	mbedtls_x509_crl_init(&crl);
+	snprintf(a, sizeof(a), "%s/ca.crt", out);
+	assert_int_equal(mbedtls_x509_crt_parse_file(&ca, a), 0);
+	assert_int_equal(mbedtls_x509_crt_parse_file(&alice, path), 0);
+	snprintf(a, sizeof(a), "%s/bob.crt", out);
+	assert_int_equal(mbedtls_x509_crt_parse_file(&bob, a), 0);
+	assert_int_equal(mbedtls_x509_crl_parse_file(&crl, crlpath), 0);
+	assert_int_equal(crl.version, 2);
+	assert_int_equal(crl_count(&crl), 1);
+	assert_int_equal(mbedtls_x509_crt_is_revoked(&alice, &crl), 1);
+	assert_int_equal(mbedtls_x509_crt_is_revoked(&bob, &crl), 0);
+	/* The chain check with the CRL: signature, dates and the entry. */
+	assert_int_not_equal(mbedtls_x509_crt_verify(&alice, &ca, &crl, NULL,
+	    &flags, NULL, NULL), 0);
+	assert_int_equal(flags, MBEDTLS_X509_BADCERT_REVOKED);
+	assert_int_equal(mbedtls_x509_crt_verify(&bob, &ca, &crl, NULL, &flags,
+	    NULL, NULL), 0);
+	assert_true(openssl_crl_ok(out));
+
+	/* Again: idempotent, the file is not even rewritten. */
+	assert_true(slurp(crlpath, a, sizeof(a)) > 0);
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err,
+	    sizeof(err)), 0);
+	assert_true(slurp(crlpath, b, sizeof(b)) > 0);
+	assert_string_equal(a, b);
+
+	/* bob by his serial in hex (with colons): both listed now. */
+	for (i = 0; i < bob.serial.len; i++)
+		snprintf(hex + 3 * i, sizeof(hex) - 3 * i, "%02x%s",
+		    bob.serial.p[i], i + 1 < bob.serial.len ? ":" : "");
+	o.o_cert = NULL;
+	o.o_serial = hex;
+	if (gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err, sizeof(err)) != 0)
+		fail_msg("revoke -serial %s: %s", hex, err);
+	mbedtls_x509_crl_free(&crl);
+	mbedtls_x509_crl_init(&crl);
+	assert_int_equal(mbedtls_x509_crl_parse_file(&crl, crlpath), 0);
+	assert_int_equal(crl_count(&crl), 2);
+	assert_int_equal(mbedtls_x509_crt_is_revoked(&alice, &crl), 1);
+	assert_int_equal(mbedtls_x509_crt_is_revoked(&bob, &crl), 1);
+	assert_true(openssl_crl_ok(out));
+
+	/* Serial parsing: minimal DER, positive. */
+	assert_int_equal(gt_certgen_serial_parse("0x00ff:01", &s, err,
+	    sizeof(err)), 0);
+	assert_int_equal(s.s_len, 3);
+	assert_memory_equal(s.s_v, "\x00\xff\x01", 3);
+	assert_int_equal(gt_certgen_serial_parse("123", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.s_len, 2);
+	assert_memory_equal(s.s_v, "\x01\x23", 2);
+	assert_int_equal(gt_certgen_serial_parse("", &s, err, sizeof(err)), -1);
+	assert_int_equal(gt_certgen_serial_parse("0000000000000000000000000000000"
+	    "0000000001", &s, err, sizeof(err)), -1);
+
+	/* A CRL that is not this CA's is refused, not replaced. */
+	o.o_ca = other;
+	snprintf(a, sizeof(a), "%s/crl.pem", other);
+	assert_int_equal(rename(crlpath, a), 0);
+	o.o_serial = "42";
+	assert_int_equal(gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, "not one CRL signed by this CA"));
+
+	mbedtls_x509_crl_free(&crl);
+	mbedtls_x509_crt_free(&bob);
+	mbedtls_x509_crt_free(&alice);
+	mbedtls_x509_crt_free(&ca);
+	tdir_rm(t.path, 1);
+}
+
+/* revoke with an RSA CA: the sha256WithRSAEncryption CRL verifies too. */
+static void
+test_revoke_rsa(void **state)
+{
+	struct gt_certgen_opts	o;
+	struct tdir		t;
+	char			out[128], err[GT_CERTGEN_ERRLEN];
+
+	(void)state;
+	tdir_make(&t);
+	snprintf(out, sizeof(out), "%s/ca", t.path);
+	memset(&o, 0, sizeof(o));
+	o.o_out = out;
+	o.o_key_type = GT_CERTGEN_KEY_RSA2048;
+	if (gt_certgen_run(GT_CERTGEN_CMD_CA, &o, err, sizeof(err)) != 0)
+		fail_msg("ca: %s", err);
+	memset(&o, 0, sizeof(o));
+	o.o_ca = out;
+	o.o_serial = "7f";
+	if (gt_certgen_run(GT_CERTGEN_CMD_REVOKE, &o, err, sizeof(err)) != 0)
+		fail_msg("revoke: %s", err);
+	assert_true(openssl_crl_ok(out));
+	tdir_rm(t.path, 1);
+}
+
 /* Run every test. */
 int
 main(void)
@@ -826,6 +1016,8 @@ main(void)
 		cmocka_unit_test(test_jwt_key),
 		cmocka_unit_test(test_write_files),
 		cmocka_unit_test(test_run),
+		cmocka_unit_test(test_revoke),
+		cmocka_unit_test(test_revoke_rsa),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,8 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 
+#include <mbedtls/x509_crt.h>
+
 #include "gt/endpoint.h"
 
 #define MIB		(1024 * 1024)
@@ -44,6 +46,10 @@ struct peer {
 	int		 ready, reads, drained, eof, error;
 	char		 err[256];
 	char		 cn[80], cipher[80];
+	unsigned char	 serial[GT_EP_SERIAL_MAX];	/* the peer's, at READY */
+	size_t		 serial_len;
+	unsigned char	 issuer[1024];			/* its issuer, DER */
+	size_t		 issuer_len;
 	int		 free_on;	/* free itself on this event (-1: never) */
 	int		 free_on_end;	/* free itself on EOF/ERROR */
 	int		 shutdown_when_sent;
@@ -80,6 +86,53 @@ cpath(const char *name)
 	n = (n + 1) % 8;
 	snprintf(buf[n], sizeof(buf[n]), "%s/%s", certdir, name);
 	return buf[n];
+}
+
+/*
+ * The CRL cases, with files gt-certgen writes (the binary, from GT_BIN):
+ * g/ (init; clients alice and bob; alice revoked), g2/ (another CA of the
+ * same default name, a CRL of its own), g3/ (a CA of another name, client
+ * carol). An expired CRL of g's CA cannot be written by gt-certgen
+ * (nextUpdate is at least a day ahead): openssl ca signs one with g's key.
+ */
+static int
+setup_crls(void)
+{
+	const char	*bin = getenv("GT_BIN");
+	char		 cmd[1024];
+	FILE		*f;
+
+	if (bin == NULL) {
+		fprintf(stderr, "GT_BIN is not set (run through ctest)\n");
+		return -1;
+	}
+	if ((f = fopen(cpath("crl.sh"), "w")) == NULL)
+		return -1;
+	fputs(
+	    "set -e\ncd \"$1\"\nc=\"$2/gt-certgen\"\n"
+	    "$c init -out g\n"
+	    "$c client -out g -ca g -cn alice\n"
+	    "$c client -out g -ca g -cn bob\n"
+	    "$c revoke -ca g -cert g/alice.crt\n"
+	    "$c init -out g2\n"
+	    "$c revoke -ca g2 -serial 01\n"
+	    "$c ca -out g3 -cn 'gt CA 3'\n"
+	    "$c client -out g3 -ca g3 -cn carol\n"
+	    "mkdir db; : > db/index.txt; echo 01 > db/crlnumber\n"
+	    "printf '[ca]\\ndefault_ca=d\\n[d]\\ndatabase=db/index.txt\\n"
+	    "crlnumber=db/crlnumber\\ndefault_md=sha256\\n' > db/ca.cnf\n"
+	    "openssl ca -batch -config db/ca.cnf -gencrl -keyfile g/ca.key"
+	    " -cert g/ca.crt -crl_lastupdate 20200101000000Z"
+	    " -crl_nextupdate 20200201000000Z -out g/expired-crl.pem\n"
+	    "printf 'not a CRL\\n' > g/junk-crl.pem\n", f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "sh %s %s %s >%s 2>&1", cpath("crl.sh"),
+	    certdir, bin, cpath("crl.log"));
+	if (system(cmd) != 0) {
+		fprintf(stderr, "CRL generation failed, see %s\n", cpath("crl.log"));
+		return -1;
+	}
+	return 0;
 }
 
 /* Make the certificates with the openssl CLI: two CAs and their leaves. */
@@ -125,7 +178,7 @@ setup_certs(void **state)
 		    cpath("gen.log"));
 		return -1;
 	}
-	return 0;
+	return setup_crls();
 }
 
 /* Remove the certificates. */
@@ -246,6 +299,17 @@ peer_cb(struct gt_ep *c, enum gt_ep_ev ev, void *arg)
 		if (gt_ep_peer_cn(c) != NULL)
 			snprintf(p->cn, sizeof(p->cn), "%s", gt_ep_peer_cn(c));
 		snprintf(p->cipher, sizeof(p->cipher), "%s", gt_ep_cipher(c));
+		{
+			const unsigned char *sp = gt_ep_peer_serial(c, &p->serial_len);
+
+			assert_true(p->serial_len <= sizeof(p->serial));
+			if (p->serial_len > 0)
+				memcpy(p->serial, sp, p->serial_len);
+			sp = gt_ep_peer_issuer(c, &p->issuer_len);
+			assert_true(p->issuer_len <= sizeof(p->issuer));
+			if (p->issuer_len > 0)
+				memcpy(p->issuer, sp, p->issuer_len);
+		}
 		peer_fill(p);
 		break;
 	case GT_EP_EV_READ:
@@ -767,6 +831,195 @@ test_tls_ctx_errors(void **state)
 	assert_non_null(strstr(err, "missing-ca.crt"));
 }
 
+/* A certificate as a CRL names it: its issuer's name and its serial, DER. */
+struct certid {
+	unsigned char	serial[GT_EP_SERIAL_MAX];
+	size_t		slen;
+	unsigned char	issuer[1024];
+	size_t		ilen;
+};
+
+/* The certid of the certificate in path. */
+static void
+cert_id(const char *path, struct certid *id)
+{
+	mbedtls_x509_crt	crt;
+
+	mbedtls_x509_crt_init(&crt);
+	assert_int_equal(mbedtls_x509_crt_parse_file(&crt, path), 0);
+	assert_true(crt.serial.len > 0 && crt.serial.len <= sizeof(id->serial));
+	assert_true(crt.issuer_raw.len > 0 &&
+	    crt.issuer_raw.len <= sizeof(id->issuer));
+	memcpy(id->serial, crt.serial.p, crt.serial.len);
+	id->slen = crt.serial.len;
+	memcpy(id->issuer, crt.issuer_raw.p, crt.issuer_raw.len);
+	id->ilen = crt.issuer_raw.len;
+	mbedtls_x509_crt_free(&crt);
+}
+
+/* Whether t revokes id. */
+static int
+revoked(const struct gt_tls_ctx *t, const struct certid *id)
+{
+	return gt_tls_ctx_revoked(t, id->issuer, id->ilen, id->serial, id->slen);
+}
+
+/* Server material of g/ with crl (NULL: none) for the client CA ca. */
+static struct gt_tls_ctx *
+crl_server(const char *ca, const char *crl, char *err, size_t errlen)
+{
+	return gt_tls_ctx_server_crl(cpath("g/server.crt"), cpath("g/server.key"),
+	    ca, crl, err, errlen);
+}
+
+/*
+ * Loading a CRL: what it lists is revoked, nothing else; a CRL of another
+ * CA, past its nextUpdate or unparsable is refused, naming why.
+ */
+static void
+test_tls_crl_load(void **state)
+{
+	struct gt_tls_ctx	*t;
+	struct certid		 alice, bob, other;
+	char			 err[256], cmd[512];
+
+	(void)state;
+	cert_id(cpath("g/alice.crt"), &alice);
+	cert_id(cpath("g/bob.crt"), &bob);
+	/* alice's serial from another CA: not the same certificate. */
+	cert_id(cpath("g3/carol.crt"), &other);
+	memcpy(other.serial, alice.serial, alice.slen);
+	other.slen = alice.slen;
+
+	t = crl_server(cpath("g/ca.crt"), cpath("g/crl.pem"), err, sizeof(err));
+	if (t == NULL)
+		fail_msg("CRL refused: %s", err);
+	assert_int_equal(gt_tls_ctx_crl_count(t), 1);
+	assert_int_equal(revoked(t, &alice), 1);
+	assert_int_equal(revoked(t, &bob), 0);
+	assert_int_equal(revoked(t, &other), 0);
+	/* Serials and names compare whole: a prefix or an empty one is not listed. */
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, alice.ilen,
+	    alice.serial, alice.slen - 1), 0);
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, alice.ilen,
+	    alice.serial, 0), 0);
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, alice.ilen - 1,
+	    alice.serial, alice.slen), 0);
+	assert_int_equal(gt_tls_ctx_revoked(t, alice.issuer, 0,
+	    alice.serial, alice.slen), 0);
+	gt_tls_ctx_unref(t);
+
+	/* No CRL: nothing is revoked. */
+	t = crl_server(cpath("g/ca.crt"), NULL, err, sizeof(err));
+	assert_non_null(t);
+	assert_int_equal(gt_tls_ctx_crl_count(t), 0);
+	assert_int_equal(revoked(t, &alice), 0);
+	gt_tls_ctx_unref(t);
+	assert_int_equal(revoked(NULL, &alice), 0);
+
+	/* A bundle of client CAs: the CRL's issuer is found in it. */
+	snprintf(cmd, sizeof(cmd), "cat %s %s > %s", cpath("g3/ca.crt"),
+	    cpath("g/ca.crt"), cpath("bundle.crt"));
+	assert_int_equal(system(cmd), 0);
+	t = crl_server(cpath("bundle.crt"), cpath("g/crl.pem"), err, sizeof(err));
+	if (t == NULL)
+		fail_msg("CRL refused with a CA bundle: %s", err);
+	assert_int_equal(revoked(t, &alice), 1);
+	assert_int_equal(revoked(t, &other), 0);
+	gt_tls_ctx_unref(t);
+	/*
+	 * Two CAs of one name: mbedTLS would refuse every client of the one
+	 * that did not sign the CRL, so the CRL is refused, saying so.
+	 */
+	snprintf(cmd, sizeof(cmd), "cat %s %s > %s", cpath("g2/ca.crt"),
+	    cpath("g/ca.crt"), cpath("bundle2.crt"));
+	assert_int_equal(system(cmd), 0);
+	assert_null(crl_server(cpath("bundle2.crt"), cpath("g/crl.pem"), err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "2 CAs named like its issuer"));
+
+	/* Refused: another CA's CRL, an expired one, junk, none, no CA. */
+	assert_null(crl_server(cpath("g/ca.crt"), cpath("g2/crl.pem"), err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "not signed by the client CA"));
+	assert_non_null(strstr(err, "g2/crl.pem"));
+	assert_null(crl_server(cpath("g/ca.crt"), cpath("g/expired-crl.pem"), err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "past its nextUpdate (2020-02-01)"));
+	assert_null(crl_server(cpath("g/ca.crt"), cpath("g/junk-crl.pem"), err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "junk-crl.pem"));
+	assert_null(crl_server(cpath("g/ca.crt"), cpath("g/missing.pem"), err,
+	    sizeof(err)));
+	assert_non_null(strstr(err, "missing.pem"));
+	assert_null(crl_server(NULL, cpath("g/crl.pem"), err, sizeof(err)));
+	assert_non_null(strstr(err, "needs a CA"));
+}
+
+/* One handshake of g/NAME against a server holding g's CRL. */
+static struct harness *
+crl_handshake(const char *name)
+{
+	struct harness		*h = harness_new(done_handshake);
+	struct gt_tls_ctx	*s, *c;
+	char			 crt[64], key[64], err[256];
+	int			 fds[2];
+
+	h->a.free_on_end = h->b.free_on_end = 1;
+	snprintf(crt, sizeof(crt), "g/%s.crt", name);
+	snprintf(key, sizeof(key), "g/%s.key", name);
+	s = crl_server(cpath("g/ca.crt"), cpath("g/crl.pem"), err, sizeof(err));
+	if (s == NULL)
+		fail_msg("server ctx: %s", err);
+	c = gt_tls_ctx_client(cpath(crt), cpath(key), cpath("g/ca.crt"), err,
+	    sizeof(err));
+	if (c == NULL)
+		fail_msg("client ctx: %s", err);
+	tcp_pair(fds);
+	h->a.c = gt_ep_tls_client(h->base, fds[0], c, "localhost", peer_cb, &h->a);
+	h->b.c = gt_ep_tls_server(h->base, fds[1], s, peer_cb, &h->b);
+	assert_non_null(h->a.c);
+	assert_non_null(h->b.c);
+	gt_tls_ctx_unref(s);
+	gt_tls_ctx_unref(c);
+	harness_run(h, 20);
+	return h;
+}
+
+/*
+ * Under the CRL the revoked client fails its handshake with its name and
+ * serial in the error; another client of the CA is READY, its serial kept.
+ */
+static void
+test_tls_crl_handshake(void **state)
+{
+	struct harness	*h;
+	struct certid	 bob;
+
+	(void)state;
+	h = crl_handshake("alice");
+	fprintf(stderr, "  revoked: server [%s] client [%s]\n", h->b.err, h->a.err);
+	assert_int_equal(h->b.ready, 0);
+	assert_int_equal(h->b.error, 1);
+	assert_non_null(strstr(h->b.err, "client certificate alice (serial "));
+	assert_non_null(strstr(h->b.err, "is revoked"));
+	harness_free(h);
+
+	h = crl_handshake("bob");
+	assert_int_equal(h->a.error + h->b.error, 0);
+	assert_int_equal(h->b.ready, 1);
+	assert_string_equal(h->b.cn, "bob");
+	cert_id(cpath("g/bob.crt"), &bob);
+	assert_int_equal(h->b.serial_len, bob.slen);
+	assert_memory_equal(h->b.serial, bob.serial, bob.slen);
+	assert_int_equal(h->b.issuer_len, bob.ilen);
+	assert_memory_equal(h->b.issuer, bob.issuer, bob.ilen);
+	/* The client side keeps neither: only servers check CRLs. */
+	assert_int_equal(h->a.serial_len, 0);
+	assert_int_equal(h->a.issuer_len, 0);
+	harness_free(h);
+}
+
 int
 main(void)
 {
@@ -781,6 +1034,8 @@ main(void)
 		cmocka_unit_test(test_tls_ctx_errors),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_tls_key_mode_warning),
+		cmocka_unit_test(test_tls_crl_load),
+		cmocka_unit_test(test_tls_crl_handshake),
 	};
 
 	return cmocka_run_group_tests(tests, setup_certs, teardown_certs);

@@ -1,4 +1,4 @@
-/* cmd.c: the init, ca, server and client subcommands on top of the certgen pieces. */
+/* cmd.c: the init, ca, server, client (and revoke) subcommands on top of the certgen pieces. */
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -189,6 +189,9 @@ gt_certgen_run(enum gt_certgen_cmd cmd, const struct gt_certgen_opts *o,
 	size_t					 n = 0, i;
 	int					 rv = -1;
 
+	/* revoke changes the CA's CRL and makes no pair. */
+	if (cmd == GT_CERTGEN_CMD_REVOKE)
+		return gt_certgen_revoke(o, err, errlen);
 	if (certgen_check_opts(cmd, o, &cn, &sans, err, errlen) == -1)
 		return -1;
 	switch (cmd) {
@@ -277,6 +280,8 @@ gt_certgen_run(enum gt_certgen_cmd cmd, const struct gt_certgen_opts *o,
 		    &j->j_ca_key, cn, err, errlen) == -1)
 			goto out;
 		break;
+	case GT_CERTGEN_CMD_REVOKE:
+		break;	/* handled above */
 	}
 	rv = gt_certgen_write_files(o->o_out, j->j_files, j->j_nfiles,
 	    o->o_force, err, errlen);

@@ -9,6 +9,7 @@
 #define PROG	"gt-certgen"
 
 static const char	*certgen_out, *certgen_ca, *certgen_cn, *certgen_san;
+static const char	*certgen_cert, *certgen_serial;
 static const char	*certgen_key_type = "ec256";
 static long		 certgen_days;
 static int		 certgen_force;
@@ -56,6 +57,17 @@ static const struct gt_flag certgen_client_flags[] = {
 	    "client name (required): the CN and the files NAME.crt, NAME.key" },
 	FLAG_DAYS, FLAG_KEY, FLAG_FORCE, FLAG_DEBUG, FLAG_END
 };
+static const struct gt_flag certgen_revoke_flags[] = {
+	{ "ca", GT_FLAG_STRING, &certgen_ca, 0, 0, "DIR",
+	    "folder holding ca.crt and ca.key; the CRL is DIR/crl.pem" },
+	{ "cert", GT_FLAG_STRING, &certgen_cert, 0, 0, "FILE",
+	    "the certificate to revoke (issued by this CA)" },
+	{ "serial", GT_FLAG_STRING, &certgen_serial, 0, 0, "HEX",
+	    "or the serial number to revoke, in hex" },
+	{ "days", GT_FLAG_INT, &certgen_days, 1, GT_CERTGEN_DAYS_MAX, "N",
+	    "nextUpdate in N days (default: the CA's expiry)" },
+	FLAG_DEBUG, FLAG_END
+};
 
 static const struct {
 	const char		*c_name;
@@ -76,6 +88,9 @@ static const struct {
 	{ "client", GT_CERTGEN_CMD_CLIENT, certgen_client_flags,
 	    "-out DIR -ca DIR -cn NAME [-days N] [-key-type T] [-force]",
 	    "NAME.crt and NAME.key" },
+	{ "revoke", GT_CERTGEN_CMD_REVOKE, certgen_revoke_flags,
+	    "-ca DIR (-cert FILE | -serial HEX) [-days N]",
+	    "DIR/crl.pem, the CA's CRL, with one more certificate" },
 };
 #define CERTGEN_NCMDS	(sizeof(certgen_cmds) / sizeof(certgen_cmds[0]))
 
@@ -106,8 +121,8 @@ main(int argc, char **argv)
 
 	gt_log_init(PROG);
 	if (argc < 2) {
-		fprintf(stderr, "%s: missing command: init, ca, server or client "
-		    "(see -help)\n", PROG);
+		fprintf(stderr, "%s: missing command: init, ca, server, client "
+		    "or revoke (see -help)\n", PROG);
 		return 2;
 	}
 	a = argv[1];
@@ -126,7 +141,7 @@ main(int argc, char **argv)
 			break;
 	if (i == CERTGEN_NCMDS) {
 		fprintf(stderr, "%s: unknown command \"%.64s\": want init, ca, "
-		    "server or client (see -help)\n", PROG, argv[1]);
+		    "server, client or revoke (see -help)\n", PROG, argv[1]);
 		return 2;
 	}
 	snprintf(prog, sizeof(prog), "%s %s", PROG, certgen_cmds[i].c_name);
@@ -151,6 +166,8 @@ main(int argc, char **argv)
 	o.o_san = certgen_san;
 	o.o_days = certgen_days;
 	o.o_force = certgen_force;
+	o.o_cert = certgen_cert;
+	o.o_serial = certgen_serial;
 	if (gt_certgen_key_type_parse(certgen_key_type, &o.o_key_type, err,
 	    sizeof(err)) == -1 ||
 	    gt_certgen_run(certgen_cmds[i].c_cmd, &o, err, sizeof(err)) == -1) {
