@@ -343,8 +343,9 @@ test_edge_fields(void **state)
 		"\"max_connections\":0", "\"max_connections\":1000000",
 		"\"proxy_protocol\":\"\"", "\"proxy_protocol\":\"v1\"",
 		"\"proxy_protocol\":\"v2\"", "\"proxy_protocol\":null",
-		"\"bandwidth_limit\":0,\"access_rule\":\"disabled\",\"access_ips\":\"[]\","
-		"\"max_connections\":0,\"proxy_protocol\":\"\"",
+		/* go-tunnel's UI's defaults, all at once */
+		("\"bandwidth_limit\":0,\"access_rule\":\"disabled\",\"access_ips\":\"[]\","
+		"\"max_connections\":0,\"proxy_protocol\":\"\""),
 		"\"bandwidth_limit\":1024", "\"bandwidth_limit\":2000000",
 		"\"bandwidth_limit\":10737418240",
 	};
