@@ -333,6 +333,53 @@ def test_restart_keeps_fields():
     echo.close()
 
 
+@_logged
+def test_gotunnel_bodies():
+    """go-tunnel's own create and update bodies (its CreateMappingRequest and
+    UpdateAccessRuleRequest: source_port, access_ips as a JSON string,
+    pointer fields that may be absent or null) do what they do there."""
+    srv = Server()
+    srv.start()
+    echo = gtlib.echo_server()
+    port = gtlib.free_port()
+    st, _, j = srv.api("POST", "/api/mapping/create", {
+        "source_port": port, "target_port": echo.port,
+        "target_host": "127.0.0.1", "use_tunnel": False,
+        "bandwidth_limit": 1048576, "access_rule": "whitelist",
+        "access_ips": '["127.0.0.2"]'})
+    assert st == 200 and j["success"], (st, j)
+    d = j["data"]
+    assert d["source_port"] == port and d["bandwidth_limit"] == 1048576, d
+    admitted(port, "127.0.0.2").close()
+    refused(port, "127.0.0.1")
+    # go-tunnel's update: port plus the fields to change; absent or null
+    # (Go's nil pointer) leaves a field as it is.
+    st, _, j = update(srv, port=port, access_rule="blacklist",
+                      access_ips='["127.0.0.2"]', bandwidth_limit=None)
+    assert st == 200, (st, j)
+    assert j["data"]["bandwidth_limit"] == 1048576, j
+    refused(port, "127.0.0.2")
+    admitted(port, "127.0.0.1").close()
+    st, _, j = update(srv, port=port, bandwidth_limit=0)
+    assert st == 200 and j["data"]["bandwidth_limit"] == 0, (st, j)
+    assert j["data"]["access_rule"] == "blacklist", j
+    assert j["data"]["access_ips"] == ["127.0.0.2/32"], j
+    # what go-tunnel's UI sends to clear the rule
+    st, _, j = update(srv, port=port, access_rule="disabled", access_ips="")
+    assert st == 200 and j["data"]["access_ips"] == [], (st, j)
+    admitted(port, "127.0.0.2").close()
+    # where go-tunnel would skip an unparsable entry, gt refuses it all
+    st, _, j = update(srv, port=port, access_rule="whitelist",
+                      access_ips='["127.0.0.1", "127.0.0.300"]')
+    assert st == 400 and "127.0.0.300" in j["message"], (st, j)
+    assert srv.mappings()[port]["access_rule"] == "disabled"
+    srv.stop()
+    echo.close()
+    print("    go-tunnel create (source_port, access_ips string, "
+          "bandwidth_limit) and updates (absent/null keep, \"\" clears) "
+          "enforced; a bad entry refused whole")
+
+
 if __name__ == "__main__":
     try:
         T.main()
