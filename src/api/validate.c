@@ -503,26 +503,6 @@ gt_api_check_create(const json_t *o, const struct gt_config *cfg,
 	return validate_self(m, cfg, msg, msglen);
 }
 
-/* Check a remove request: one port, either alias. */
-int
-gt_api_check_remove(const json_t *o, uint16_t *port, char *msg, size_t msglen)
-{
-	json_t	*v;
-	int	 conflict, rc;
-
-	if (!json_is_object(o))
-		return validate_fail(400, msg, msglen, "the body must be a JSON object");
-	if ((rc = validate_known(o, validate_remove_fields, msg, msglen)) != 0)
-		return rc;
-	v = validate_alias(o, "port", "source_port", &conflict);
-	if (conflict)
-		return validate_fail(400, msg, msglen,
-		    "port and source_port are the same field and differ");
-	if (v == NULL)
-		return validate_fail(400, msg, msglen, "missing field: port");
-	return validate_port(v, "port", port, msg, msglen);
-}
-
 /* The port of a body that names one mapping (either alias). */
 static int
 validate_target_port(const json_t *o, uint16_t *port, char *msg, size_t msglen)
@@ -537,6 +517,19 @@ validate_target_port(const json_t *o, uint16_t *port, char *msg, size_t msglen)
 	if (v == NULL)
 		return validate_fail(400, msg, msglen, "missing field: port");
 	return validate_port(v, "port", port, msg, msglen);
+}
+
+/* Check a remove request: one port, either alias. */
+int
+gt_api_check_remove(const json_t *o, uint16_t *port, char *msg, size_t msglen)
+{
+	int rc;
+
+	if (!json_is_object(o))
+		return validate_fail(400, msg, msglen, "the body must be a JSON object");
+	if ((rc = validate_known(o, validate_remove_fields, msg, msglen)) != 0)
+		return rc;
+	return validate_target_port(o, port, msg, msglen);
 }
 
 /* Which mapping an update body names, before the caller looks it up. */

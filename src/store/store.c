@@ -661,6 +661,37 @@ gt_store_add(struct gt_store *st, struct gt_mapping *m)
 }
 
 /*
+ * Run stmt (prepared, bound, inside BEGIN IMMEDIATE), which changes the
+ * mapping of port: commit if it did, roll back and NOTFOUND if there was
+ * none. stmt is finalized either way.
+ */
+static int
+store_commit_one(struct gt_store *st, sqlite3_stmt *stmt, const char *what,
+    uint16_t port)
+{
+	int changes;
+
+	if (sqlite3_step(stmt) != SQLITE_DONE) {
+		store_dberr(st, what);
+		sqlite3_finalize(stmt);
+		store_rollback(st);
+		return store_failed(st);
+	}
+	changes = sqlite3_changes(st->st_db);
+	sqlite3_finalize(stmt);
+	if (changes == 0) {
+		store_rollback(st);
+		store_seterr(st, "port %u is not mapped", port);
+		return GT_STORE_NOTFOUND;
+	}
+	if (store_exec(st, "COMMIT") == -1) {
+		store_rollback(st);
+		return store_failed(st);
+	}
+	return GT_STORE_OK;
+}
+
+/*
  * Rewrite every field of the mapping of m->source_port but its id, port,
  * use_tunnel and created_at, in its own committed transaction.
  */
@@ -668,7 +699,7 @@ int
 gt_store_update(struct gt_store *st, const struct gt_mapping *m)
 {
 	sqlite3_stmt *stmt = NULL;
-	int hlen, clen, changes;
+	int hlen, clen;
 
 	if (st == NULL || m == NULL)
 		return GT_STORE_ERR;
@@ -699,21 +730,7 @@ gt_store_update(struct gt_store *st, const struct gt_mapping *m)
 	}
 	if (store_bind_edge(st, stmt, 4, m) == -1)
 		goto fail;
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		store_dberr(st, "update");
-		goto fail;
-	}
-	changes = sqlite3_changes(st->st_db);
-	sqlite3_finalize(stmt);
-	stmt = NULL;
-	if (changes == 0) {
-		store_rollback(st);
-		store_seterr(st, "port %u is not mapped", m->source_port);
-		return GT_STORE_NOTFOUND;
-	}
-	if (store_exec(st, "COMMIT") == -1)
-		goto fail;
-	return GT_STORE_OK;
+	return store_commit_one(st, stmt, "update", m->source_port);
  fail:
 	if (stmt != NULL)
 		sqlite3_finalize(stmt);
@@ -726,7 +743,6 @@ int
 gt_store_remove(struct gt_store *st, uint16_t source_port)
 {
 	sqlite3_stmt *stmt = NULL;
-	int changes;
 
 	if (st == NULL)
 		return GT_STORE_ERR;
@@ -739,21 +755,7 @@ gt_store_remove(struct gt_store *st, uint16_t source_port)
 		store_dberr(st, "delete");
 		goto fail;
 	}
-	if (sqlite3_step(stmt) != SQLITE_DONE) {
-		store_dberr(st, "delete");
-		goto fail;
-	}
-	changes = sqlite3_changes(st->st_db);
-	sqlite3_finalize(stmt);
-	stmt = NULL;
-	if (changes == 0) {
-		store_rollback(st);
-		store_seterr(st, "port %u is not mapped", source_port);
-		return GT_STORE_NOTFOUND;
-	}
-	if (store_exec(st, "COMMIT") == -1)
-		goto fail;
-	return GT_STORE_OK;
+	return store_commit_one(st, stmt, "delete", source_port);
  fail:
 	if (stmt != NULL)
 		sqlite3_finalize(stmt);
