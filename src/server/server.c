@@ -395,7 +395,7 @@ gt_server_main(int argc, char **argv)
 	static struct server	 srv;
 	struct server		*s = &srv;
 	const char		*cfgpath = "./config.yaml", *issue = NULL;
-	const char		*rolename = "admin", *reg = NULL;
+	const char		*rolename = "admin", *reg = NULL, *import = NULL;
 	enum gt_log_level	 lvl;
 	enum gt_role		 role;
 	char			 err[SRV_ERRLEN];
@@ -412,6 +412,9 @@ gt_server_main(int argc, char **argv)
 		    "lifetime of -issue-token's token (default 3600)" },
 		{ "token-role", GT_FLAG_STRING, &rolename, 0, 0, "admin|read",
 		    "role of -issue-token's token (default admin)" },
+		{ "import-gotunnel", GT_FLAG_STRING, &import, 0, 0, "FILE",
+		    "copy go-tunnel's mappings.db rows into the store and exit "
+		    "(docs/MIGRATING.md)" },
 		{ "reg", GT_FLAG_STRING, &reg, 0, 0, "install|uninstall",
 		    "install or remove the systemd unit gt-server.service" },
 		{ "debug", GT_FLAG_BOOL, &debug, 0, 0, NULL, "debug logging" },
@@ -449,12 +452,22 @@ gt_server_main(int argc, char **argv)
 			    "install or uninstall\n", SRV_PROG, reg);
 			return 2;
 		}
-		if (issue != NULL || check) {
-			fprintf(stderr, "%s: -reg cannot be combined with -issue-token or "
-			    "-check-config\n", SRV_PROG);
+		if (issue != NULL || check || import != NULL) {
+			fprintf(stderr, "%s: -reg cannot be combined with -issue-token, "
+			    "-check-config or -import-gotunnel\n", SRV_PROG);
 			return 2;
 		}
 		return gt_server_reg(reg, cfgpath, debug);
+	}
+	if (import != NULL && (issue != NULL || check)) {
+		fprintf(stderr, "%s: -import-gotunnel cannot be combined with "
+		    "-issue-token or -check-config\n", SRV_PROG);
+		return 2;
+	}
+	if (import != NULL && import[0] == '\0') {
+		fprintf(stderr, "%s: invalid value \"\" for flag -import-gotunnel: "
+		    "the path of go-tunnel's mappings.db\n", SRV_PROG);
+		return 2;
 	}
 	if (debug)
 		gt_log_set_level(GT_LOG_DEBUG);
@@ -468,6 +481,9 @@ gt_server_main(int argc, char **argv)
 	/* A token needs only the key, not the certificates. */
 	if (issue != NULL)
 		return server_issue_token(&s->s_cfg, issue, ttl, role);
+	/* So does an import: it touches only the store. */
+	if (import != NULL)
+		return gt_server_import(&s->s_cfg, import);
 	if (gt_config_check_files(&s->s_cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
 		return 1;
