@@ -388,6 +388,40 @@ server_issue_token(const struct gt_config *cfg, const char *sub, long ttl,
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* -check-config's line for one go-tunnel key (the first after a heading). */
+static void
+server_gtkey(void *arg, const char *name, size_t line, const char *key,
+    int lacks, const char *text)
+{
+	int *n = arg;
+
+	if ((*n)++ == 0)
+		fprintf(stderr, "%s: %s: go-tunnel's keys, and what gt does with "
+		    "them (docs/MIGRATING.md):\n", SRV_PROG, name);
+	fprintf(stderr, "%s:%zu: %s: %s%s\n", name, line, key,
+	    lacks ? "go-tunnel key that gt does not take: " : "note: ", text);
+}
+
+/*
+ * -check-config: every problem gt can find without starting, and for a
+ * go-tunnel config.yaml each of its keys that gt treats differently.
+ */
+static int
+server_check_config(struct server *s, const char *cfgpath)
+{
+	char	err[SRV_ERRLEN];
+	int	n = 0;
+
+	if (gt_config_check(cfgpath, &s->s_cfg, server_gtkey, &n, err,
+	    sizeof(err)) == -1 ||
+	    gt_config_check_files(&s->s_cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
+		return 1;
+	}
+	printf("config OK: %s\n", cfgpath);
+	return 0;
+}
+
 /* Parse flags, load the config, then do what they ask. */
 int
 gt_server_main(int argc, char **argv)
@@ -474,6 +508,8 @@ gt_server_main(int argc, char **argv)
 
 	memset(s, 0, sizeof(*s));
 	s->s_cfgpath = cfgpath;
+	if (check && issue == NULL)
+		return server_check_config(s, cfgpath);
 	if (gt_config_load(cfgpath, &s->s_cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
 		return 1;
@@ -487,10 +523,6 @@ gt_server_main(int argc, char **argv)
 	if (gt_config_check_files(&s->s_cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
 		return 1;
-	}
-	if (check) {
-		printf("config OK: %s\n", cfgpath);
-		return 0;
 	}
 	if (!debug && gt_log_level_parse(s->s_cfg.log.level, &lvl) == 0)
 		gt_log_set_level(lvl);
