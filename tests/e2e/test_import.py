@@ -303,9 +303,11 @@ def test_import_rows_and_serve():
 
 @_logged
 def test_import_oldest_schema_exit0():
-    """go-tunnel's first schema (target_ip, no use_tunnel): direct rows, exit 0."""
+    """go-tunnel's first schema (target_ip, no use_tunnel): a direct row,
+    exit 0; imported while gt-server runs on the store, served on reload."""
     echo = gtlib.echo_server()
     srv = Server(port_range={"from": 20000, "end": 32700})
+    srv.start()
     port = gtlib.free_port()
     gtdb = os.path.join(srv.tmp, "gotunnel", "old.db")
     os.makedirs(os.path.dirname(gtdb))
@@ -318,7 +320,10 @@ def test_import_oldest_schema_exit0():
     assert "imported: direct to 127.0.0.1:%d" % echo.port in line_for(lines, port)
     assert lines[-1] == "summary: 1 rows read: 1 imported, 0 unchanged, 0 skipped", lines
     assert folder_state(gtdb) == before
-    srv.start()
+    # The running server has the row in its store, not yet on its port.
+    assert "error" in srv.mappings()[port], srv.mappings()[port]
+    st, _, j = srv.api("POST", "/api/mapping/reload", {"port": port})
+    assert st == 200, (st, j)
     echoes(port)
     srv.stop()
     echo.close()
