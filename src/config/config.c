@@ -1091,7 +1091,7 @@ config_load(const char *buf, size_t len, const char *name,
 	struct gt_config		*c;
 	const struct config_gthit	*h;
 	size_t				 i;
-	int				 rc;
+	int				 rc, walked;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -1122,10 +1122,15 @@ config_load(const char *buf, size_t len, const char *name,
 	    len);
 	rc = config_stream(p);
 	yaml_parser_delete(&p->parser);
+	/*
+	 * go-tunnel's file: a key gt lacks, or (the walk done: no key after
+	 * an error is counted) no key go-tunnel lacks.
+	 */
+	walked = rc == 0;
 	if (rc == 0)
 		rc = config_validate(c, p->line, name, err, errlen);
-	/* go-tunnel's file: a key gt lacks, or no key go-tunnel lacks. */
-	if (fn != NULL && (p->nlacks > 0 || (p->ngtonly == 0 && p->nhits > 0))) {
+	if (fn != NULL && (p->nlacks > 0 ||
+	    (walked && p->ngtonly == 0 && p->nhits > 0))) {
 		for (i = 0; i < p->nhits; i++) {
 			h = &p->hits[i];
 			fn(arg, name, h->line, h->key->gk_key, h->lacks,

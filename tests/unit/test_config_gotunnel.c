@@ -181,6 +181,13 @@ test_check_gt_file(void **state)
 	    &c, collect, s, err, sizeof(err)), 0);
 	assert_int_equal(s->n, 0);
 	assert_int_equal(c.port_range.end, 30100);
+	/* A walk cut short by an error has not seen the keys after it. */
+	static const char early[] = "port_range: {from: 1, end: 2}\n"
+	    "tunnel: {enabled: maybe}\napi: {listen_addr: 127.0.0.1}\n";
+	assert_int_equal(gt_config_check_buf(early, strlen(early), "go.yaml",
+	    &c, collect, s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "tunnel.enabled"));
+	assert_int_equal(s->n, 0);
 	free(s);
 }
 
