@@ -19,6 +19,7 @@
 
 #define GOTUNNEL_ERRLEN		256
 #define GOTUNNEL_BUSY_MS	5000	/* a go-tunnel writing may hold the lock */
+#define GOTUNNEL_VALUE_MAX	(1024 * 1024)	/* bytes of one value read */
 
 struct gt_gotunnel {
 	sqlite3		*gt_db;
@@ -72,6 +73,29 @@ gotunnel_schema(struct gt_gotunnel *g, const char *path)
 	const char	*name;
 	int		 rc, i, ncols = 0, target_ip = 0, client = 0;
 
+	if (sqlite3_prepare_v2(g->gt_db, "SELECT 1 FROM sqlite_master WHERE "
+	    "type = 'table' AND name = 'mappings'", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		rc = sqlite3_errcode(g->gt_db);
+		gotunnel_seterr(g, "%s: %s", path, rc == SQLITE_NOTADB ?
+		    "not a go-tunnel database (not an SQLite file)" :
+		    sqlite3_errmsg(g->gt_db));
+		return -1;
+	}
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE) {
+		gotunnel_seterr(g, "%s: not a go-tunnel database (no mappings "
+		    "table)", path);
+		return -1;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = sqlite3_errcode(g->gt_db);
+		gotunnel_seterr(g, "%s: %s", path, rc == SQLITE_NOTADB ?
+		    "not a go-tunnel database (not an SQLite file)" :
+		    sqlite3_errmsg(g->gt_db));
+		return -1;
+	}
 	if (sqlite3_prepare_v2(g->gt_db, "PRAGMA table_info(mappings)", -1,
 	    &st, NULL) != SQLITE_OK) {
 		rc = sqlite3_errcode(g->gt_db);
@@ -199,7 +223,16 @@ gt_gotunnel_open(const char *path, char *err, size_t errlen)
 	}
 	sqlite3_extended_result_codes(g->gt_db, 0);
 	sqlite3_busy_timeout(g->gt_db, GOTUNNEL_BUSY_MS);
+	/*
+	 * The file is input like any other: SQLite's advice for databases
+	 * from elsewhere (no functions run from its schema, no writes to it
+	 * through any pragma, bounded values, pages checked as read).
+	 */
+	sqlite3_db_config(g->gt_db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+	sqlite3_db_config(g->gt_db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+	sqlite3_limit(g->gt_db, SQLITE_LIMIT_LENGTH, GOTUNNEL_VALUE_MAX);
 	if (gotunnel_exec(g, "PRAGMA query_only = 1") == -1 ||
+	    gotunnel_exec(g, "PRAGMA cell_size_check = 1") == -1 ||
 	    gotunnel_schema(g, path) == -1)
 		goto fail;
 	/* One snapshot: a go-tunnel still writing cannot tear the list. */
