@@ -96,4 +96,40 @@ int	gt_config_check_files(const struct gt_config *, char *err, size_t errlen);
  */
 unsigned char *gt_config_read_jwt_key(const char *path, size_t *len, char *err, size_t errlen);
 
+/* --- go-tunnel's config keys (gotunnel_keys.c) --- */
+
+struct gt_config_gtkey {
+	const char	*gk_key;	/* key path, e.g. "api.api_key" */
+	const char	*gk_note;	/* gt has the key, treats it so; NULL: same meaning */
+	const char	*gk_lacks;	/* gt has no such key: what to do instead */
+};
+/* go-tunnel's key path (e.g. "api.api_key"), or NULL for a key it never had. */
+const struct gt_config_gtkey *gt_config_gotunnel_key(const char *path);
+/* Whether go-tunnel has keys under section path (e.g. "stats"). */
+int	gt_config_gotunnel_section(const char *path);
+/* The whole table (static), *n entries. */
+const struct gt_config_gtkey *gt_config_gotunnel_keys(size_t *n);
+/* Whether gt's own table has the key path (sections included). */
+int	gt_config_key_known(const char *path);
+
+/*
+ * One go-tunnel key found by -check-config: at line of file name; lacks
+ * set when gt has no such key (text: what to do), else a note on a key
+ * gt treats differently.
+ */
+typedef void	gt_config_gt_fn(void *arg, const char *name, size_t line,
+		    const char *key, int lacks, const char *text);
+/*
+ * -check-config: gt_config_load, but keys of go-tunnel's that gt lacks
+ * do not stop the walk; each is passed to fn, and so are the notes when
+ * the file is go-tunnel's (such a key in it, or only keys go-tunnel has
+ * too). 0 when the file loads, -1 with err: the first other problem, or
+ * how many go-tunnel keys must go.
+ */
+int	gt_config_check(const char *path, struct gt_config *, gt_config_gt_fn *fn,
+	    void *arg, char *err, size_t errlen);
+int	gt_config_check_buf(const char *buf, size_t len, const char *name,
+	    struct gt_config *, gt_config_gt_fn *fn, void *arg, char *err,
+	    size_t errlen);
+
 #endif

@@ -27,7 +27,10 @@ void	gt_store_close(struct gt_store *);
  * with it) and then fails with GT_STORE_BUSY.
  */
 void	gt_store_set_busy_timeout(struct gt_store *, int ms);
-/* Insert m; on success m->id and m->created_at are set. */
+/*
+ * Insert m; on success m->id and m->created_at are set (created_at: m's
+ * own when it is > 0, as for an imported mapping, else now).
+ */
 int	gt_store_add(struct gt_store *, struct gt_mapping *m);
 int	gt_store_remove(struct gt_store *, uint16_t source_port);
 /*

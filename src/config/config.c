@@ -29,6 +29,7 @@
 #define CONFIG_KEYPATH_MAX	96		/* longest key path shown */
 #define CONFIG_SHOW_MAX		40		/* longest value echoed */
 #define CONFIG_MSG_MAX		512
+#define CONFIG_GT_HITS		32		/* go-tunnel keys noted (it has 12) */
 
 enum config_type {
 	CONFIG_SECTION,		/* a mapping of further keys */
@@ -196,6 +197,13 @@ static const struct config_entry config_table[] = {
 };
 #define CONFIG_NENTRIES	(sizeof(config_table) / sizeof(config_table[0]))
 
+/* A go-tunnel key met in the file (-check-config). */
+struct config_gthit {
+	size_t				 line;
+	const struct gt_config_gtkey	*key;
+	int				 lacks;
+};
+
 /* One parse: the libyaml parser, the struct being filled, where keys were. */
 struct config_parse {
 	yaml_parser_t		 parser;
@@ -204,6 +212,12 @@ struct config_parse {
 	size_t			 line[CONFIG_NENTRIES];	/* 1-based; 0: unset */
 	char			*err;
 	size_t			 errlen;
+	/* -check-config: go-tunnel keys gt lacks are noted, not fatal */
+	int			 lenient;
+	struct config_gthit	 hits[CONFIG_GT_HITS];
+	size_t			 nhits;
+	size_t			 nlacks;	/* keys gt lacks, all of them */
+	size_t			 ngtonly;	/* leaf keys go-tunnel never had */
 };
 
 static const char *const config_levels[] = { "debug", "info", "warn", "error" };
@@ -274,6 +288,13 @@ config_lookup(const char *path)
 		if (strcmp(config_table[i].path, path) == 0)
 			return (int)i;
 	return -1;
+}
+
+/* Whether gt's own table has the key path. */
+int
+gt_config_key_known(const char *path)
+{
+	return config_lookup(path) != -1;
 }
 
 /* The table index of a known entry (for cross-key checks). */
@@ -860,6 +881,100 @@ config_value(struct config_parse *p, const struct config_entry *e)
 	}
 }
 
+/* Remember a go-tunnel key for -check-config's report (the first few). */
+static void
+config_gthit(struct config_parse *p, size_t line,
+    const struct gt_config_gtkey *k, int lacks)
+{
+	if (p->nhits < CONFIG_GT_HITS) {
+		p->hits[p->nhits].line = line;
+		p->hits[p->nhits].key = k;
+		p->hits[p->nhits].lacks = lacks;
+		p->nhits++;
+	}
+}
+
+/* Count a known key: go-tunnel's (noted if gt differs) or ours alone. */
+static void
+config_gtnote(struct config_parse *p, const char *path, size_t line,
+    const struct config_entry *e)
+{
+	const struct gt_config_gtkey *k;
+
+	if ((k = gt_config_gotunnel_key(path)) != NULL) {
+		if (k->gk_note != NULL)
+			config_gthit(p, line, k, 0);
+	} else if (e->type != CONFIG_SECTION)
+		p->ngtonly++;
+}
+
+/* Consume one value node, however nested, without looking at it. */
+static int
+config_skip(struct config_parse *p, const char *key)
+{
+	yaml_event_t	ev;
+	size_t		depth = 0;
+
+	do {
+		if (config_next(p, &ev, key) == -1)
+			return -1;
+		if (ev.type == YAML_MAPPING_START_EVENT ||
+		    ev.type == YAML_SEQUENCE_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_MAPPING_END_EVENT ||
+		    ev.type == YAML_SEQUENCE_END_EVENT)
+			depth--;
+		yaml_event_delete(&ev);
+	} while (depth > 0);
+	return 0;
+}
+
+/*
+ * A key gt does not have (path NULL: not even a well-formed one; show is
+ * its printable form). go-tunnel's keys get what to do instead of
+ * "unknown key" (and, under -check-config, do not stop the walk); a
+ * section of go-tunnel's that gt lacks is walked for its keys.
+ */
+static int
+config_unknown(struct config_parse *p, const char *path, const char *show,
+    size_t line)
+{
+	const struct gt_config_gtkey	*k;
+	yaml_event_t			 ev;
+
+	k = path != NULL ? gt_config_gotunnel_key(path) : NULL;
+	if (k != NULL && k->gk_lacks != NULL) {
+		if (!p->lenient) {
+			config_err(p, line, path, "go-tunnel key that gt does "
+			    "not take: %s", k->gk_lacks);
+			return -1;
+		}
+		config_gthit(p, line, k, 1);
+		p->nlacks++;
+		return config_skip(p, path);
+	}
+	if (path == NULL || !gt_config_gotunnel_section(path)) {
+		config_err(p, line, show, "unknown key");
+		return -1;
+	}
+	if (config_next(p, &ev, path) == -1)
+		return -1;
+	if (ev.type == YAML_MAPPING_START_EVENT) {
+		yaml_event_delete(&ev);
+		return config_mapping(p, path);
+	}
+	if (ev.type == YAML_SCALAR_EVENT && config_is_null(
+	    (char *)ev.data.scalar.value, ev.data.scalar.length,
+	    ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE)) {
+		yaml_event_delete(&ev);
+		return 0;
+	}
+	config_err(p, ev.start_mark.line + 1, path, "expected a mapping, "
+	    "got %s", config_event_name(&ev));
+	yaml_event_delete(&ev);
+	return -1;
+}
+
 /* The keys of a mapping at prefix ("" at the top), up to its end. */
 static int
 config_mapping(struct config_parse *p, const char *prefix)
@@ -897,9 +1012,11 @@ config_mapping(struct config_parse *p, const char *prefix)
 			    *prefix ? "." : "", show);
 		yaml_event_delete(&ev);
 		if (idx == -1) {
-			config_err(p, line, path, "unknown key");
-			return -1;
+			if (config_unknown(p, ok ? path : NULL, path, line) == -1)
+				return -1;
+			continue;
 		}
+		config_gtnote(p, path, line, &config_table[idx]);
 		if (p->line[idx] != 0) {
 			config_err(p, line, path, "duplicate key (first at "
 			    "line %zu)", p->line[idx]);
@@ -960,13 +1077,21 @@ config_stream(struct config_parse *p)
 	return rc;
 }
 
-int
-gt_config_load_buf(const char *buf, size_t len, const char *name,
-    struct gt_config *out, char *err, size_t errlen)
+/*
+ * Load buf over the defaults. lenient (-check-config): go-tunnel's keys
+ * that gt lacks are passed to fn and skipped, and notes too when the
+ * file is go-tunnel's; -1 at the end if there were any.
+ */
+static int
+config_load(const char *buf, size_t len, const char *name,
+    struct gt_config *out, int lenient, gt_config_gt_fn *fn, void *arg,
+    char *err, size_t errlen)
 {
-	struct config_parse	*p;
-	struct gt_config	*c;
-	int			 rc;
+	struct config_parse		*p;
+	struct gt_config		*c;
+	const struct config_gthit	*h;
+	size_t				 i;
+	int				 rc, walked;
 
 	if (err != NULL && errlen > 0)
 		err[0] = '\0';
@@ -986,6 +1111,7 @@ gt_config_load_buf(const char *buf, size_t len, const char *name,
 	p->cfg = c;
 	p->err = err;
 	p->errlen = errlen;
+	p->lenient = lenient;
 	if (!yaml_parser_initialize(&p->parser)) {
 		config_seterr(err, errlen, name, 0, NULL, strerror(ENOMEM));
 		free(c);
@@ -996,8 +1122,28 @@ gt_config_load_buf(const char *buf, size_t len, const char *name,
 	    len);
 	rc = config_stream(p);
 	yaml_parser_delete(&p->parser);
+	/*
+	 * go-tunnel's file: a key gt lacks, or (the walk done: no key after
+	 * an error is counted) no key go-tunnel lacks.
+	 */
+	walked = rc == 0;
 	if (rc == 0)
 		rc = config_validate(c, p->line, name, err, errlen);
+	if (fn != NULL && (p->nlacks > 0 ||
+	    (walked && p->ngtonly == 0 && p->nhits > 0))) {
+		for (i = 0; i < p->nhits; i++) {
+			h = &p->hits[i];
+			fn(arg, name, h->line, h->key->gk_key, h->lacks,
+			    h->lacks ? h->key->gk_lacks : h->key->gk_note);
+		}
+	}
+	if (rc == 0 && p->nlacks > 0) {
+		snprintf(err, errlen, "%s: %zu go-tunnel key%s that gt does "
+		    "not take (each named above): remove or change %s",
+		    name, p->nlacks, p->nlacks == 1 ? "" : "s",
+		    p->nlacks == 1 ? "it" : "them");
+		rc = -1;
+	}
 	if (rc == 0)
 		memcpy(out, c, sizeof(*c));
 	free(c);
@@ -1006,8 +1152,24 @@ gt_config_load_buf(const char *buf, size_t len, const char *name,
 }
 
 int
-gt_config_load(const char *path, struct gt_config *out, char *err,
+gt_config_load_buf(const char *buf, size_t len, const char *name,
+    struct gt_config *out, char *err, size_t errlen)
+{
+	return config_load(buf, len, name, out, 0, NULL, NULL, err, errlen);
+}
+
+int
+gt_config_check_buf(const char *buf, size_t len, const char *name,
+    struct gt_config *out, gt_config_gt_fn *fn, void *arg, char *err,
     size_t errlen)
+{
+	return config_load(buf, len, name, out, 1, fn, arg, err, errlen);
+}
+
+/* Read path whole (at most 1 MiB and a byte) and load it as asked. */
+static int
+config_load_file(const char *path, struct gt_config *out, int lenient,
+    gt_config_gt_fn *fn, void *arg, char *err, size_t errlen)
 {
 	struct stat	 st;
 	FILE		*fp;
@@ -1040,10 +1202,25 @@ gt_config_load(const char *path, struct gt_config *out, char *err,
 		config_seterr(err, errlen, path, 0, NULL, "read error");
 		rc = -1;
 	} else
-		rc = gt_config_load_buf(buf, n, path, out, err, errlen);
+		rc = config_load(buf, n, path, out, lenient, fn, arg, err,
+		    errlen);
 	free(buf);
 	fclose(fp);
 	return rc;
+}
+
+int
+gt_config_load(const char *path, struct gt_config *out, char *err,
+    size_t errlen)
+{
+	return config_load_file(path, out, 0, NULL, NULL, err, errlen);
+}
+
+int
+gt_config_check(const char *path, struct gt_config *out, gt_config_gt_fn *fn,
+    void *arg, char *err, size_t errlen)
+{
+	return config_load_file(path, out, 1, fn, arg, err, errlen);
 }
 
 #define CONFIG_KEY_EFILE	-1	/* msg is an errno text: prefix the path */

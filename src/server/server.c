@@ -388,6 +388,40 @@ server_issue_token(const struct gt_config *cfg, const char *sub, long ttl,
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
+/* -check-config's line for one go-tunnel key (the first after a heading). */
+static void
+server_gtkey(void *arg, const char *name, size_t line, const char *key,
+    int lacks, const char *text)
+{
+	int *n = arg;
+
+	if ((*n)++ == 0)
+		fprintf(stderr, "%s: %s: go-tunnel's keys, and what gt does with "
+		    "them (docs/MIGRATING.md):\n", SRV_PROG, name);
+	fprintf(stderr, "%s:%zu: %s: %s%s\n", name, line, key,
+	    lacks ? "go-tunnel key that gt does not take: " : "note: ", text);
+}
+
+/*
+ * -check-config: every problem gt can find without starting, and for a
+ * go-tunnel config.yaml each of its keys that gt treats differently.
+ */
+static int
+server_check_config(struct server *s, const char *cfgpath)
+{
+	char	err[SRV_ERRLEN];
+	int	n = 0;
+
+	if (gt_config_check(cfgpath, &s->s_cfg, server_gtkey, &n, err,
+	    sizeof(err)) == -1 ||
+	    gt_config_check_files(&s->s_cfg, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
+		return 1;
+	}
+	printf("config OK: %s\n", cfgpath);
+	return 0;
+}
+
 /* Parse flags, load the config, then do what they ask. */
 int
 gt_server_main(int argc, char **argv)
@@ -395,7 +429,7 @@ gt_server_main(int argc, char **argv)
 	static struct server	 srv;
 	struct server		*s = &srv;
 	const char		*cfgpath = "./config.yaml", *issue = NULL;
-	const char		*rolename = "admin", *reg = NULL;
+	const char		*rolename = "admin", *reg = NULL, *import = NULL;
 	enum gt_log_level	 lvl;
 	enum gt_role		 role;
 	char			 err[SRV_ERRLEN];
@@ -412,6 +446,9 @@ gt_server_main(int argc, char **argv)
 		    "lifetime of -issue-token's token (default 3600)" },
 		{ "token-role", GT_FLAG_STRING, &rolename, 0, 0, "admin|read",
 		    "role of -issue-token's token (default admin)" },
+		{ "import-gotunnel", GT_FLAG_STRING, &import, 0, 0, "FILE",
+		    "copy go-tunnel's mappings.db rows into the store and exit "
+		    "(docs/MIGRATING.md)" },
 		{ "reg", GT_FLAG_STRING, &reg, 0, 0, "install|uninstall",
 		    "install or remove the systemd unit gt-server.service" },
 		{ "debug", GT_FLAG_BOOL, &debug, 0, 0, NULL, "debug logging" },
@@ -449,18 +486,30 @@ gt_server_main(int argc, char **argv)
 			    "install or uninstall\n", SRV_PROG, reg);
 			return 2;
 		}
-		if (issue != NULL || check) {
-			fprintf(stderr, "%s: -reg cannot be combined with -issue-token or "
-			    "-check-config\n", SRV_PROG);
+		if (issue != NULL || check || import != NULL) {
+			fprintf(stderr, "%s: -reg cannot be combined with -issue-token, "
+			    "-check-config or -import-gotunnel\n", SRV_PROG);
 			return 2;
 		}
 		return gt_server_reg(reg, cfgpath, debug);
+	}
+	if (import != NULL && (issue != NULL || check)) {
+		fprintf(stderr, "%s: -import-gotunnel cannot be combined with "
+		    "-issue-token or -check-config\n", SRV_PROG);
+		return 2;
+	}
+	if (import != NULL && import[0] == '\0') {
+		fprintf(stderr, "%s: invalid value \"\" for flag -import-gotunnel: "
+		    "the path of go-tunnel's mappings.db\n", SRV_PROG);
+		return 2;
 	}
 	if (debug)
 		gt_log_set_level(GT_LOG_DEBUG);
 
 	memset(s, 0, sizeof(*s));
 	s->s_cfgpath = cfgpath;
+	if (check && issue == NULL)
+		return server_check_config(s, cfgpath);
 	if (gt_config_load(cfgpath, &s->s_cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
 		return 1;
@@ -468,13 +517,12 @@ gt_server_main(int argc, char **argv)
 	/* A token needs only the key, not the certificates. */
 	if (issue != NULL)
 		return server_issue_token(&s->s_cfg, issue, ttl, role);
+	/* So does an import: it touches only the store. */
+	if (import != NULL)
+		return gt_server_import(&s->s_cfg, import);
 	if (gt_config_check_files(&s->s_cfg, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: %s\n", SRV_PROG, err);
 		return 1;
-	}
-	if (check) {
-		printf("config OK: %s\n", cfgpath);
-		return 0;
 	}
 	if (!debug && gt_log_level_parse(s->s_cfg.log.level, &lvl) == 0)
 		gt_log_set_level(lvl);

@@ -367,6 +367,36 @@ gt_store_schema_version(void)
 	return STORE_NMIGRATIONS;
 }
 
+/*
+ * Whether path is an SQLite file with a mappings table but no gt schema
+ * (user_version 0): go-tunnel's mappings.db, left as database.path by a
+ * user moving over. Probed read-only before anything else touches it:
+ * opening it as our store would switch it to WAL and fail on the
+ * migration. 1 foreign, 0 not (or not readable: the real open will say).
+ */
+static int
+store_foreign(const char *path)
+{
+	sqlite3		*db = NULL;
+	sqlite3_stmt	*stmt = NULL;
+	int		 foreign = 0;
+
+	if (access(path, F_OK) == -1)
+		return 0;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_busy_timeout(db, STORE_OPEN_BUSY_MS);
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT user_version FROM "
+	    "pragma_user_version) = 0 AND EXISTS (SELECT 1 FROM sqlite_master "
+	    "WHERE type = 'table' AND name = 'mappings')", -1, &stmt,
+	    NULL) == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW)
+		foreign = sqlite3_column_int(stmt, 0) == 1;
+ out:
+	sqlite3_finalize(stmt);
+	sqlite3_close(db);
+	return foreign;
+}
+
 /* Create the folder, open, set durability pragmas, migrate. */
 struct gt_store *
 gt_store_open(const char *path, char *err, size_t errlen)
@@ -381,6 +411,12 @@ gt_store_open(const char *path, char *err, size_t errlen)
 		errlen = 0;
 	if (path == NULL || *path == '\0') {
 		snprintf(err, errlen, "empty database path");
+		return NULL;
+	}
+	if (store_foreign(path)) {
+		snprintf(err, errlen, "%s holds a mappings table gt did not "
+		    "make (go-tunnel's mappings.db?): give gt a new file and "
+		    "copy these with gt-server -import-gotunnel %s", path, path);
 		return NULL;
 	}
 	if (store_mkparent(path, err, errlen) == -1 ||
@@ -608,7 +644,8 @@ gt_store_add(struct gt_store *st, struct gt_mapping *m)
 		store_seterr(st, "port 0 is not a valid port");
 		return GT_STORE_ERR;
 	}
-	now = time(NULL);
+	/* An imported mapping keeps the time it was first made. */
+	now = m->created_at > 0 ? m->created_at : time(NULL);
 	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
 		return store_failed(st);
 	if (sqlite3_prepare_v2(st->st_db, "INSERT INTO mappings (source_port,"
