@@ -30,7 +30,9 @@
 		var u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'], i = 0;
 		n = Number(n) || 0;
 		while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-		return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 2 : 1)) + ' ' + u[i];
+		if (i === 0 || n === Math.round(n))
+			return String(Math.round(n)) + ' ' + u[i];
+		return n.toFixed(n < 10 ? 2 : 1) + ' ' + u[i];
 	}
 
 	function fmtRate(n) { return fmtBytes(n) + '/s'; }
@@ -97,11 +99,16 @@
 		return 'HTTP ' + res.status;
 	}
 
+	var noticeTimer = null;
 	function notice(text, bad) {
 		var n = $('notice');
 		n.textContent = text;
 		n.className = bad ? 'notice bad' : 'notice';
 		n.hidden = !text;
+		if (noticeTimer !== null)
+			clearTimeout(noticeTimer);
+		/* good news fades; a refusal stays until the next message */
+		noticeTimer = text && !bad ? setTimeout(function () { n.hidden = true; }, 8000) : null;
 	}
 
 	/* A 401 in the middle of a session: the token expired or was refused. */
@@ -255,7 +262,7 @@
 			});
 			var td = el('td', null, 'write-col actions', 'Actions');
 			if (admin) {
-				td.appendChild(button('Edit', 'small edit', function () { openEdit(m); }));
+				td.appendChild(button('Edit', 'small secondary edit', function () { openEdit(m); }));
 				td.appendChild(button('Remove', 'small danger remove', function (ev) {
 					confirmThen(ev.target, 'Confirm remove', function () {
 						removeMapping(m.source_port);
@@ -598,11 +605,12 @@
 		g.fillText(new Date(t0 * 1000).toLocaleTimeString(), L, h - 6);
 		g.textAlign = 'right';
 		g.fillText(new Date(t1 * 1000).toLocaleTimeString(), L + pw, h - 6);
-		function line(key, color) {
+		function line(key, color, dash) {
 			if (pts.length === 0)
 				return;
 			g.strokeStyle = color;
 			g.lineWidth = 2;
+			g.setLineDash(dash);
 			g.beginPath();
 			pts.forEach(function (p, i) {
 				var x = L + pw * (p.t - t0) / Math.max(1, t1 - t0);
@@ -614,8 +622,10 @@
 			});
 			g.stroke();
 		}
-		line('in', '#2563eb');
-		line('out', '#16a34a');
+		/* out under in, in dashed: an echo's equal rates stay both visible */
+		line('out', '#16a34a', []);
+		line('in', '#2563eb', [6, 4]);
+		g.setLineDash([]);
 		var last = pts.length ? pts[pts.length - 1] : { in: 0, out: 0 };
 		cv.setAttribute('data-points', String(pts.length));
 		cv.setAttribute('data-peak', String(Math.round(peak)));
