@@ -12,6 +12,7 @@
 	var POLL_MS = 2000;		/* live figures refresh */
 	var CHART_POINTS = 90;		/* samples kept for the chart (3 min) */
 	var HISTORY_RETRY = 30;		/* polls between probes of /api/stats/history */
+	var HISTORY_SPAN = 3600;	/* s of history drawn before the live samples */
 
 	var token = null;
 	var admin = false;
@@ -551,9 +552,11 @@
 			return { pts: pts, src: 'live, every ' + POLL_MS / 1000 + ' s' };
 		/* history before the first live sample, summed per interval */
 		var first = samples.length ? samples[0].t : Infinity, by = {}, ts = [];
+		var since = Date.now() / 1000 - HISTORY_SPAN;
 		history.forEach(function (r) {
 			var t = recTime(r.recorded_at);
-			if (t === null || t >= first || (port !== '' && String(r.port) !== port))
+			if (t === null || t >= first || t < since ||
+			    (port !== '' && String(r.port) !== port))
 				return;
 			if (!by[t]) {
 				by[t] = { t: t, in: 0, out: 0 };

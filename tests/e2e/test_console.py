@@ -3,7 +3,8 @@
 through chromium-driver: sign-in errors from the API's 401, an admin
 creating a mapping with a whitelist and a rate limit, traffic through it
 moving the figures and the chart, closing a live session, update, remove,
-client disconnect, sign out; a read token seeing no write control; every
+client disconnect, sign out; a read token seeing no write control, and
+the chart drawing a history answer's records; every
 request the page made staying on its origin and no CSP violation. Also the
 console's HTTP answers without a browser (headers, 404, 405, allowlist).
 
@@ -453,8 +454,30 @@ def test_console_read():
     tok = srv.token(subject="viewer", role="read")
     b = Browser()
     try:
-        sign_in(b, origin, tok)
+        b.d.get(origin + "/ui/")
+        b.wait(lambda: b.shown("#signin"), "the sign-in form")
+        # the history endpoint is another part's: stand in for its answer
+        # (SPEC 9's shape) to draw the chart from records
+        now = int(time.time())
+        recs = [{"port": port, "recorded_at": time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 60 * k)), "bytes_in": 60000 * k,
+            "bytes_out": 30000 * k, "sessions": 1} for k in (5, 4, 3)]
+        b.js("var recs = arguments[0], real = window.fetch;"
+             "window.fetch = function (u, o) {"
+             "  if (String(u).indexOf('/api/stats/history') === 0)"
+             "    return Promise.resolve(new Response(JSON.stringify({success: true,"
+             "      message: 'ok', data: {records: recs, count: recs.length}}),"
+             "      {status: 200, headers: {'Content-Type': 'application/json'}}));"
+             "  return real(u, o); };", recs)
+        b.type("#token", tok)
+        b.click("#signin-btn")
         b.wait(lambda: b.shown("#console"), "the console")
+        cv = b.q("#chart")
+        b.wait(lambda: cv.get_attribute("data-source") == "history" and
+               int(cv.get_attribute("data-points")) >= 3, "the chart from the history")
+        # 5 * 60000 B over 60 s records: 5000 B/s at the peak
+        assert int(cv.get_attribute("data-peak")) == 5000, cv.get_attribute("data-peak")
+        assert "history (60 s records)" in b.q("#chart-source").text, b.q("#chart-source").text
         b.wait(lambda: cell_value(b, port, "bytes-in") >= 5 and b.qs("#sessions tbody tr")
                and b.qs('#clients tr[data-name="client"]'), "mapping, session, client")
         assert "read" in b.q("#role").text, b.q("#role").text
