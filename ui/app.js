@@ -418,9 +418,15 @@
 			$('f-max-conns').value = m.max_connections || 0;
 			$('f-proxy').value = m.proxy_protocol || '';
 		}
+		tunnelToggled();
 		$('edit-sec').hidden = false;
 		$('edit-sec').scrollIntoView({ block: 'nearest' });
 		(m ? $('f-target-host') : $('f-port')).focus();
+	}
+
+	/* A direct mapping has no client to name. */
+	function tunnelToggled() {
+		$('f-client').disabled = !$('f-use-tunnel').checked;
 	}
 
 	function closeEdit() {
@@ -647,6 +653,7 @@
 		$('new-mapping').addEventListener('click', function () { openEdit(null); });
 		$('mapping-cancel').addEventListener('click', closeEdit);
 		$('mapping-form').addEventListener('submit', submitForm);
+		$('f-use-tunnel').addEventListener('change', tunnelToggled);
 		$('chart-port').addEventListener('change', function () {
 			historyWait = 0;
 			drawChart();

@@ -342,7 +342,7 @@ def test_console_admin():
         # traffic at the rate limit: figures and chart move while it flows
         cv = b.q("#chart")
         before = b.js("return arguments[0].toDataURL()", cv)
-        total = 768 * 1024
+        total = 1280 * 1024     # about 5 s at the limit: two refreshes or more
         t0 = time.monotonic()
         pump = Pump(port, total)
         b.wait(lambda: int(cv.get_attribute("data-last-in") or 0) > 0,
