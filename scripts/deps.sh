@@ -6,7 +6,8 @@ PKGS=(build-essential cmake pkg-config
       libyaml-dev libcmocka-dev
       clang libclang-rt-14-dev
       python3 python3-yaml openssl curl iproute2 procps valgrind nftables systemd
-      haproxy)
+      haproxy
+      chromium chromium-driver python3-selenium)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,7 +1,8 @@
 /*
  * api.c: the evhttp glue of the REST API. Every request goes through
- * api_dispatch: allowlist, token, route table, role, then the handler of
- * the route's op. Every answer but /health and /metrics is a JSON envelope.
+ * api_dispatch: allowlist, console files (/ui/), token, route table, role,
+ * then the handler of the route's op. Every answer but /health, /metrics
+ * and the console's files is a JSON envelope.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -30,6 +31,7 @@
 #include "gt/registry.h"
 #include "gt/endpoint.h"
 #include "gt/store.h"
+#include "gt/ui.h"
 #include "gate.h"
 
 #define API_COMP	"api"
@@ -125,7 +127,9 @@ api_send(struct api_ctx *c, int code, const char *ctype, struct evbuffer *out)
 	int mutation;
 
 	evhttp_add_header(h, "Content-Type", ctype);
-	evhttp_add_header(h, "Cache-Control", "no-store");
+	/* the console's files say their own (api_ui) */
+	if (evhttp_find_header(h, "Cache-Control") == NULL)
+		evhttp_add_header(h, "Cache-Control", "no-store");
 	evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
 	if (code >= GT_API_CODE_MIN && code <= GT_API_CODE_MAX)
 		c->c_api->api_codes[code - GT_API_CODE_MIN]++;
@@ -1021,7 +1025,53 @@ api_framing_bad(struct api_ctx *c)
 	return -1;
 }
 
-/* Every request: allowlist, token, route, role, handler. */
+/*
+ * GET /ui/...: the console's compiled-in files. Reached after the allowlist
+ * and before the token check (a browser cannot send a bearer header when
+ * it loads a page); what they hold is public, the API calls they make are
+ * not. Every answer carries the CSP that forbids inline and foreign code.
+ */
+static void
+api_ui(struct api_ctx *c, int method)
+{
+	struct evkeyvalq	*h = evhttp_request_get_output_headers(c->c_req);
+	const struct gt_ui_file	*f;
+	struct evbuffer		*out;
+
+	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
+		evhttp_add_header(h, "Allow", "GET, HEAD");
+		api_error(c, 405, "method %s is not allowed on %s (allowed: GET, HEAD)",
+		    c->c_method, c->c_path);
+		return;
+	}
+	if (strcmp(c->c_path, "/ui") == 0) {
+		evhttp_add_header(h, "Location", "/ui/");
+		api_error(c, 301, "the console is at /ui/");
+		return;
+	}
+	if ((f = gt_ui_find(c->c_path)) == NULL) {
+		api_error(c, 404, "no such path: %s", c->c_path);
+		return;
+	}
+	if ((out = evbuffer_new()) == NULL ||
+	    evbuffer_add_reference(out, f->uf_data, f->uf_len, NULL, NULL) == -1) {
+		if (out != NULL)
+			evbuffer_free(out);
+		api_error(c, 500, "out of memory");
+		return;
+	}
+	evhttp_add_header(h, "Content-Security-Policy", GT_UI_CSP);
+	evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+	evhttp_add_header(h, "X-Frame-Options", "DENY");
+	evhttp_add_header(h, "Cross-Origin-Opener-Policy", "same-origin");
+	evhttp_add_header(h, "Cross-Origin-Resource-Policy", "same-origin");
+	/* built into the binary: revalidate so an upgrade shows at once */
+	evhttp_add_header(h, "Cache-Control", "no-cache");
+	api_send(c, 200, f->uf_ctype, out);
+	evbuffer_free(out);
+}
+
+/* Every request: allowlist, console files, token, route, role, handler. */
 static void
 api_dispatch(struct evhttp_request *req, void *arg)
 {
@@ -1063,6 +1113,10 @@ api_dispatch(struct evhttp_request *req, void *arg)
 		    c.c_peer, c.c_method, c.c_path);
 		api_error(&c, 403, "source address %s is not in security.api.allowed_ips",
 		    addr ? addr : "?");
+		return;
+	}
+	if (strncmp(path, "/ui", 3) == 0 && (path[3] == '\0' || path[3] == '/')) {
+		api_ui(&c, method);
 		return;
 	}
 	c.c_role = GT_ROLE_ADMIN;

@@ -50,6 +50,7 @@ gt_api_status_text(int code)
 {
 	switch (code) {
 	case 200: return "OK";
+	case 301: return "Moved Permanently";
 	case 400: return "Bad Request";
 	case 401: return "Unauthorized";
 	case 403: return "Forbidden";

@@ -14,6 +14,7 @@
 #include "gt/names.h"
 #include "gt/config.h"
 #include "gt/counters.h"
+#include "gt/ui.h"
 
 /* A config as SPEC §3's defaults, without calling the config module. */
 static void
@@ -1027,6 +1028,57 @@ test_metrics(void **state)
 	free(t);
 }
 
+/* The console's compiled-in files are byte for byte those of ui/. */
+static void
+test_ui(void **state)
+{
+	static const char *const names[] = { "index.html", "app.js", "style.css" };
+	const struct gt_ui_file	*f, *g;
+	const char		*src = getenv("GT_SRC");
+	char			 path[512], url[64], *buf;
+	FILE			*fp;
+	long			 len;
+	size_t			 i;
+
+	(void)state;
+	f = gt_ui_find("/ui/");
+	assert_non_null(f);
+	assert_string_equal(f->uf_path, "/ui/index.html");
+	assert_string_equal(f->uf_ctype, "text/html; charset=utf-8");
+	assert_ptr_equal(gt_ui_find("/ui/index.html"), f);
+	g = gt_ui_find("/ui/app.js");
+	assert_non_null(g);
+	assert_string_equal(g->uf_ctype, "text/javascript; charset=utf-8");
+	assert_string_equal(gt_ui_find("/ui/style.css")->uf_ctype,
+	    "text/css; charset=utf-8");
+	assert_null(gt_ui_find(NULL));
+	assert_null(gt_ui_find("/ui"));
+	assert_null(gt_ui_find("/ui/x"));
+	assert_null(gt_ui_find("/ui/../ui/app.js"));
+	assert_null(gt_ui_find("/ui//app.js"));
+	assert_null(gt_ui_find("/ui/APP.JS"));
+	assert_null(gt_ui_find("/ui/app.js/"));
+	assert_null(gt_ui_find("ui/app.js"));
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(url, sizeof(url), "/ui/%s", names[i]);
+		assert_non_null(f = gt_ui_find(url));
+		if (src == NULL)
+			continue;
+		snprintf(path, sizeof(path), "%s/ui/%s", src, names[i]);
+		assert_non_null(fp = fopen(path, "rb"));
+		assert_int_equal(fseek(fp, 0, SEEK_END), 0);
+		len = ftell(fp);
+		rewind(fp);
+		assert_true(len > 0);
+		assert_int_equal((size_t)len, f->uf_len);
+		assert_non_null(buf = malloc((size_t)len));
+		assert_int_equal(fread(buf, 1, (size_t)len, fp), (size_t)len);
+		assert_memory_equal(buf, f->uf_data, f->uf_len);
+		free(buf);
+		fclose(fp);
+	}
+}
+
 int
 main(void)
 {
@@ -1048,6 +1100,7 @@ main(void)
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_ui),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
