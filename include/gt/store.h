@@ -1,6 +1,7 @@
 /*
- * store.h: the mappings, kept in SQLite (WAL, synchronous=FULL). The store
- * is the only module that speaks SQL. Every write commits before it returns.
+ * store.h: the mappings and the traffic history, kept in SQLite (WAL,
+ * synchronous=FULL). The store is the only module that speaks SQL. Every
+ * write commits before it returns.
  */
 #ifndef GT_STORE_H
 #define GT_STORE_H
