@@ -87,6 +87,15 @@ rec_cmp(const void *a, const void *b)
 	return (uintptr_t)x->re_ctr < (uintptr_t)y->re_ctr ? -1 : 1;
 }
 
+/* Sort every entry for rec_find (none: r_ents may be NULL). */
+static void
+rec_sort(struct gt_recorder *r)
+{
+	if (r->r_n > 0)
+		qsort(r->r_ents, r->r_n, sizeof(*r->r_ents), rec_cmp);
+	r->r_sorted = r->r_n;
+}
+
 /* The entry of ctr among the sorted ones, or NULL. */
 static struct rec_entry *
 rec_find(struct gt_recorder *r, const struct gt_counters *ctr)
@@ -197,8 +206,7 @@ rec_compact(struct gt_recorder *r, int written)
 		r->r_ents[o++] = *e;
 	}
 	r->r_n = o;
-	qsort(r->r_ents, r->r_n, sizeof(*r->r_ents), rec_cmp);
-	r->r_sorted = r->r_n;
+	rec_sort(r);
 }
 
 /* End an interval: every followed counters' deltas, one transaction. */
@@ -334,8 +342,7 @@ gt_recorder_new(struct event_base *base, struct gt_store *st,
 	gt_fwd_maps_foreach(fw, rec_seed_cb, r);
 	if (r->r_oom)
 		goto fail;
-	qsort(r->r_ents, r->r_n, sizeof(*r->r_ents), rec_cmp);
-	r->r_sorted = r->r_n;
+	rec_sort(r);
 	tv.tv_sec = interval_s;
 	tv.tv_usec = 0;
 	if (evtimer_add(r->r_tick, &tv) == -1)
