@@ -23,6 +23,7 @@
 struct rec_entry {
 	struct gt_counters	*re_ctr;	/* a reference of ours */
 	uint16_t		 re_port;
+	time_t			 re_created;	/* the mapping's created_at */
 	int			 re_seen;	/* served at this tick */
 	struct gt_recorder_snap	 re_snap;	/* figures at the last tick */
 	struct gt_traffic_record re_pend;	/* counted, not yet written */
@@ -109,9 +110,10 @@ rec_find(struct gt_recorder *r, const struct gt_counters *ctr)
 	return bsearch(&key, r->r_ents, r->r_sorted, sizeof(key), rec_cmp);
 }
 
-/* Start following ctr (of port); figures so far count from snap. */
+/* Start following ctr (of mapping m); figures so far count from snap. */
 static struct rec_entry *
-rec_follow(struct gt_recorder *r, uint16_t port, struct gt_counters *ctr)
+rec_follow(struct gt_recorder *r, const struct gt_mapping *m,
+    struct gt_counters *ctr)
 {
 	struct rec_entry	*e;
 	size_t			 cap;
@@ -126,7 +128,8 @@ rec_follow(struct gt_recorder *r, uint16_t port, struct gt_counters *ctr)
 	e = &r->r_ents[r->r_n++];
 	memset(e, 0, sizeof(*e));
 	e->re_ctr = gt_counters_ref(ctr);
-	e->re_port = port;
+	e->re_port = m->source_port;
+	e->re_created = m->created_at;
 	e->re_seen = 1;
 	return e;
 }
@@ -152,7 +155,7 @@ rec_seed_cb(const struct gt_mapping *m, struct gt_counters *ctr, void *arg)
 	rec_add(&ctr->total, sum.sessions);
 	rec_add(&ctr->refused, sum.refused);
 	ctr->peak = ctr->active;
-	if ((e = rec_follow(r, m->source_port, ctr)) == NULL) {
+	if ((e = rec_follow(r, m, ctr)) == NULL) {
 		r->r_oom = 1;
 		return;
 	}
@@ -174,8 +177,44 @@ rec_scan_cb(const struct gt_mapping *m, struct gt_counters *ctr, void *arg)
 		return;
 	}
 	/* New since the last tick: everything it counted is this interval's. */
-	if (rec_follow(r, m->source_port, ctr) == NULL)
+	if (rec_follow(r, m, ctr) == NULL)
 		r->r_oom = 1;
+}
+
+/*
+ * A reload serves the same stored mapping (same port, same created_at)
+ * with new counters: carry the old ones' totals over, so that the live
+ * figures do not fall back to 0. The carried part is in the new entry's
+ * snapshot, so it is not recorded twice. first: the entries new this tick.
+ */
+static void
+rec_carry(struct gt_recorder *r, size_t first)
+{
+	struct rec_entry	*n, *o;
+	struct gt_counters	*c;
+	size_t			 i, j;
+
+	for (i = first; i < r->r_n; i++) {
+		n = &r->r_ents[i];
+		for (j = 0; j < first; j++) {
+			o = &r->r_ents[j];
+			if (o->re_seen || o->re_port != n->re_port ||
+			    o->re_created != n->re_created)
+				continue;
+			c = n->re_ctr;
+			rec_add(&c->bytes_in, o->re_ctr->bytes_in);
+			rec_add(&c->bytes_out, o->re_ctr->bytes_out);
+			rec_add(&c->total, o->re_ctr->total);
+			rec_add(&c->refused, o->re_ctr->refused);
+			rec_add(&n->re_snap.bytes_in, o->re_ctr->bytes_in);
+			rec_add(&n->re_snap.bytes_out, o->re_ctr->bytes_out);
+			rec_add(&n->re_snap.sessions, o->re_ctr->total);
+			rec_add(&n->re_snap.refused, o->re_ctr->refused);
+			/* Only once: the old entry goes with this tick's write. */
+			o->re_created = (time_t)-1;
+			break;
+		}
+	}
 }
 
 /* Forget entries of removed mappings once nothing of theirs is pending. */
@@ -215,13 +254,15 @@ gt_recorder_tick(struct gt_recorder *r, time_t when)
 {
 	struct gt_traffic_record *recs;
 	struct rec_entry	*e;
-	size_t			 i;
+	size_t			 i, first;
 	int			 rc;
 
 	for (i = 0; i < r->r_n; i++)
 		r->r_ents[i].re_seen = 0;
 	r->r_oom = 0;
+	first = r->r_n;
 	gt_fwd_maps_foreach(r->r_fwd, rec_scan_cb, r);
+	rec_carry(r, first);
 	if (r->r_oom)
 		log_warnx(REC_COMP, "out of memory: a new mapping's traffic is "
 		    "recorded from the next interval");

@@ -264,6 +264,51 @@ test_ticks(void **state)
 	assert_int_equal(rec.bytes_in, 1000 + 300 + 10 + 4);
 }
 
+/* A reload's new counters carry the old totals on; nothing counts twice. */
+static void
+test_reload_carry(void **state)
+{
+	struct fix		*f = *state;
+	struct gt_recorder	*r;
+	struct gt_counters	*a, *a2;
+	struct gt_traffic_record rec;
+	struct gt_mapping	 m;
+
+	a = serve(f, 21004, 100);
+	r = gt_recorder_new(f->base, f->st, f->fw, 60, 7);
+	assert_non_null(r);
+	traffic(a, 2, 2, 100, 200, 1);
+	assert_int_equal(gt_recorder_tick(r, 1000), 0);
+	traffic(a, 1, 1, 10, 20, 0);
+	memset(&m, 0, sizeof(m));
+	m.source_port = 21004;
+	snprintf(m.target_host, sizeof(m.target_host), "127.0.0.1");
+	m.target_port = 9;
+	m.created_at = 100;		/* the same stored mapping */
+	assert_true(gt_fwd_reload(f->fw, &m) >= 0);
+	a2 = (struct gt_counters *)(uintptr_t)gt_fwd_counters(f->fw, 21004);
+	assert_ptr_not_equal(a, a2);
+	traffic(a2, 1, 1, 1, 2, 0);
+	assert_int_equal(gt_recorder_tick(r, 1060), 0);
+	rec = at(f, 21004, 1060);
+	assert_int_equal(rec.bytes_in, 11);
+	assert_int_equal(rec.bytes_out, 22);
+	assert_int_equal(rec.sessions, 2);
+	/* the live totals went on from the old counters */
+	assert_int_equal(a2->bytes_in, 111);
+	assert_int_equal(a2->bytes_out, 222);
+	assert_int_equal(a2->total, 4);
+	assert_int_equal(a2->refused, 1);
+	traffic(a2, 0, 0, 5, 5, 0);
+	assert_int_equal(gt_recorder_tick(r, 1120), 0);
+	rec = at(f, 21004, 1120);
+	assert_int_equal(rec.bytes_in, 5);
+	gt_recorder_free(r);
+	assert_int_equal(gt_store_history_sum(f->st, 21004, 100, &rec),
+	    GT_STORE_OK);
+	assert_int_equal(rec.bytes_in, 116);
+}
+
 /* A write that fails (the database locked elsewhere) is merged, not lost. */
 static void
 test_failed_write(void **state)
@@ -366,6 +411,8 @@ main(void)
 		cmocka_unit_test(test_delta),
 		cmocka_unit_test(test_peak),
 		cmocka_unit_test_setup_teardown(test_ticks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reload_carry, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_failed_write, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
