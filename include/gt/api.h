@@ -65,6 +65,9 @@ enum gt_api_op {
 	GT_API_OP_CONN_CLOSE,
 	GT_API_OP_STATS_CONNS,
 	GT_API_OP_DISCONNECT,
+	GT_API_OP_STATS_TRAFFIC,
+	GT_API_OP_STATS_HISTORY,
+	GT_API_OP_STATS_MONITOR,
 	GT_API_OP_MAX
 };
 
@@ -151,6 +154,24 @@ struct gt_api_conn_filter {
 };
 int	gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
 	    char *msg, size_t msglen);
+/*
+ * GET /api/stats/history: port (1..65535), from and to (inclusive bounds
+ * on recorded_at: unix seconds or RFC 3339, gt_api_parse_time), limit
+ * (1.., default GT_API_HISTORY_LIMIT; above GT_API_HISTORY_MAX answers
+ * that many, as go-tunnel). Each at most once; anything else, a bad value
+ * or from after to is 400 with msg naming it.
+ */
+#define GT_API_HISTORY_LIMIT	100
+#define GT_API_HISTORY_MAX	1000
+struct gt_api_history_filter {
+	uint16_t	port;		/* 0: every port */
+	int64_t		from, to;	/* default 0 and INT64_MAX */
+	size_t		limit;
+};
+int	gt_api_check_history_query(const char *query,
+	    struct gt_api_history_filter *f, char *msg, size_t msglen);
+/* Unix seconds (digits) or an RFC 3339 time into *out; -1 if neither. */
+int	gt_api_parse_time(const char *v, int64_t *out);
 /* POST /api/connections/close: {"id":N}, N >= 1, nothing else. 0 with *id, or 400. */
 int	gt_api_check_conn_close(const json_t *, uint64_t *id, char *msg,
 	    size_t msglen);
@@ -179,6 +200,29 @@ json_t	*gt_api_mapping_json(const struct gt_mapping *, const struct gt_counters 
 	    const char *error);
 /* RFC 3339 UTC, e.g. "2024-05-01T12:00:00Z", into buf (>= 21 bytes). */
 const char *gt_api_time(time_t, char *buf, size_t len);
+
+/* --- statistics (stats.c) --- */
+
+/*
+ * The data of GET /api/stats/traffic: go-tunnel's shape (tunnel, mappings
+ * with port, bytes_sent, bytes_received, last_update; total_sent,
+ * total_received, timestamp) with gt's fields added, per mapping, per
+ * tunnel client and overall. Each returns GT_STORE_OK with *data a new
+ * reference, GT_STORE_OK with *data NULL when out of memory, or the
+ * store's failure.
+ */
+int	gt_api_stats_traffic(struct gt_store *, struct gt_fwd *, time_t now,
+	    json_t **data);
+/* GET /api/stats/history: {"records":[...],"count":N,"limit":L}, newest first. */
+int	gt_api_stats_history(struct gt_store *,
+	    const struct gt_api_history_filter *f, json_t **data);
+/*
+ * GET /api/stats/monitor: the figures go-tunnel's monitor page shows, as
+ * JSON: each mapping's live totals and its rates over the last recorded
+ * interval (interval: stats.record_interval).
+ */
+int	gt_api_stats_monitor(struct gt_store *, struct gt_fwd *, unsigned interval,
+	    time_t now, json_t **data);
 
 /* --- metrics (metrics.c) --- */
 

@@ -44,6 +44,10 @@ struct gt_config {
 		int		busy_timeout;		/* ms a write may wait */
 	} database;
 	struct {
+		int		record_interval;	/* seconds per history record */
+		int		retention_days;		/* history older than this is pruned */
+	} stats;
+	struct {
 		struct {
 			int	enable_auth;
 			char	jwt_secret_file[GT_CONFIG_PATH_MAX];

@@ -12,6 +12,11 @@ struct gt_counters {
 	uint64_t	bytes_out;	/* from the target back to users */
 	uint64_t	refused;	/* connections the access rule closed at accept */
 	/*
+	 * Most sessions open at once since the history recorder last read
+	 * it (it sets it back to active); since creation if none reads it.
+	 */
+	uint64_t	peak;
+	/*
 	 * Told of every session that begins (+1) or ends (-1), so the owner
 	 * of the mapping can pause and resume accepting; the owner clears it
 	 * before it goes (sessions may outlive it).

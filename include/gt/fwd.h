@@ -35,6 +35,14 @@ int	gt_fwd_add(struct gt_fwd *, const struct gt_mapping *m, char *err, size_t er
 int	gt_fwd_remove(struct gt_fwd *, uint16_t port);
 /* Live figures of port (borrowed), or NULL if not served. */
 const struct gt_counters *gt_fwd_counters(struct gt_fwd *, uint16_t port);
+/*
+ * Call cb for every mapping served (listening or kept failed) with its
+ * counters, which cb may ref to keep past the mapping's removal; a reload
+ * gives the mapping new counters. cb must not add or remove mappings.
+ */
+typedef void gt_fwd_map_cb(const struct gt_mapping *m, struct gt_counters *ctr,
+	    void *arg);
+void	gt_fwd_maps_foreach(struct gt_fwd *, gt_fwd_map_cb *cb, void *arg);
 /* Sum over every mapping: sessions open now, bytes each way. */
 void	gt_fwd_totals(struct gt_fwd *, uint64_t *active, uint64_t *bytes_in,
 	    uint64_t *bytes_out);

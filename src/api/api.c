@@ -95,6 +95,9 @@ static void	api_conns(struct api_ctx *);
 static void	api_conn_close(struct api_ctx *);
 static void	api_stats_conns(struct api_ctx *);
 static void	api_disconnect(struct api_ctx *);
+static void	api_stats_traffic(struct api_ctx *);
+static void	api_stats_history(struct api_ctx *);
+static void	api_stats_monitor(struct api_ctx *);
 
 /* Handlers by the op of gt_api_routes (route.c). */
 static api_handler *const api_handlers[GT_API_OP_MAX] = {
@@ -110,6 +113,9 @@ static api_handler *const api_handlers[GT_API_OP_MAX] = {
 	[GT_API_OP_CONN_CLOSE] = api_conn_close,
 	[GT_API_OP_STATS_CONNS] = api_stats_conns,
 	[GT_API_OP_DISCONNECT] = api_disconnect,
+	[GT_API_OP_STATS_TRAFFIC] = api_stats_traffic,
+	[GT_API_OP_STATS_HISTORY] = api_stats_history,
+	[GT_API_OP_STATS_MONITOR] = api_stats_monitor,
 };
 
 /* Append JSON text to an evbuffer (json_dump_callback's sink). */
@@ -917,6 +923,65 @@ api_stats_conns(struct api_ctx *c)
 	json_decref(maps);
 	free(ms);
 	api_error(c, 500, "out of memory");
+}
+
+/* Answer a stats.c builder's result: its data, or why there is none. */
+static void
+api_stats_answer(struct api_ctx *c, int rc, json_t *data)
+{
+	if (rc != GT_STORE_OK)
+		api_store_error(c, rc);
+	else if (data == NULL)
+		api_error(c, 500, "out of memory");
+	else
+		api_ok(c, "ok", data);
+}
+
+/* GET /api/stats/traffic: totals now, per mapping, per client, overall. */
+static void
+api_stats_traffic(struct api_ctx *c)
+{
+	json_t	*data;
+	int	 rc;
+
+	rc = gt_api_stats_traffic(c->c_api->api_store, c->c_api->api_fwd,
+	    time(NULL), &data);
+	api_stats_answer(c, rc, data);
+}
+
+/* GET /api/stats/history: the recorder's records, filtered. */
+static void
+api_stats_history(struct api_ctx *c)
+{
+	struct gt_api_history_filter	 f;
+	char				 msg[GT_API_MSG_MAX];
+	json_t				*data;
+	int				 rc;
+
+	if ((rc = gt_api_check_history_query(c->c_query, &f, msg,
+	    sizeof(msg))) != 0) {
+		api_error(c, rc, "%s", msg);
+		return;
+	}
+	rc = gt_api_stats_history(c->c_api->api_store, &f, &data);
+	api_stats_answer(c, rc, data);
+}
+
+/* GET /api/stats/monitor: go-tunnel's monitor figures as JSON. */
+static void
+api_stats_monitor(struct api_ctx *c)
+{
+	json_t	*data;
+	int	 rc;
+
+	if (c->c_query != NULL && c->c_query[0] != '\0') {
+		api_error(c, 400, "/api/stats/monitor takes no query parameters");
+		return;
+	}
+	rc = gt_api_stats_monitor(c->c_api->api_store, c->c_api->api_fwd,
+	    (unsigned)c->c_api->api_cfg.stats.record_interval, time(NULL),
+	    &data);
+	api_stats_answer(c, rc, data);
 }
 
 /*

@@ -22,11 +22,12 @@ fuzz_cfg(struct gt_config *cfg, int tunnel)
 	cfg->security.port_range.n_blacklist = 1;
 }
 
-/* The same bytes as a query string of /api/connections. */
+/* The same bytes as a query string of /api/connections and /api/stats/history. */
 static void
 fuzz_query(const uint8_t *data, size_t size)
 {
 	struct gt_api_conn_filter	 f;
+	struct gt_api_history_filter	 h;
 	char				 msg[GT_API_MSG_MAX], *q;
 
 	if ((q = malloc(size + 1)) == NULL)
@@ -35,6 +36,10 @@ fuzz_query(const uint8_t *data, size_t size)
 	q[size] = '\0';
 	if (gt_api_check_conn_query(q, &f, msg, sizeof(msg)) == 0 &&
 	    f.client[0] != '\0' && !gt_api_client_valid(f.client))
+		__builtin_trap();
+	/* and of /api/stats/history: what passes is in range */
+	if (gt_api_check_history_query(q, &h, msg, sizeof(msg)) == 0 &&
+	    (h.limit < 1 || h.limit > GT_API_HISTORY_MAX || h.from > h.to))
 		__builtin_trap();
 	free(q);
 }

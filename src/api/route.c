@@ -23,6 +23,9 @@ const struct gt_api_route gt_api_routes[] = {
 	{ EVHTTP_REQ_GET,  "/api/stats/connections", GT_ROLE_READ, GT_API_OP_STATS_CONNS },
 	{ EVHTTP_REQ_POST, "/api/tunnel/clients/disconnect", GT_ROLE_ADMIN,
 	    GT_API_OP_DISCONNECT },
+	{ EVHTTP_REQ_GET,  "/api/stats/traffic", GT_ROLE_READ, GT_API_OP_STATS_TRAFFIC },
+	{ EVHTTP_REQ_GET,  "/api/stats/history", GT_ROLE_READ, GT_API_OP_STATS_HISTORY },
+	{ EVHTTP_REQ_GET,  "/api/stats/monitor", GT_ROLE_READ, GT_API_OP_STATS_MONITOR },
 	{ 0, NULL, GT_ROLE_NONE, GT_API_OP_MAX }
 };
 

@@ -5,7 +5,9 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gt/addr.h"
 #include "gt/api.h"
@@ -732,6 +734,168 @@ gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
 			snprintf(f->client, sizeof(f->client), "%s", val);
 		}
 	}
+	return 0;
+}
+
+/* Two decimal digits at s into *v; -1 if they are not digits. */
+static int
+validate_2digits(const char *s, int *v)
+{
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return -1;
+	*v = (s[0] - '0') * 10 + (s[1] - '0');
+	return 0;
+}
+
+/*
+ * A history bound: unix seconds (decimal digits, at most 12) or RFC 3339
+ * ("2024-05-01T12:00:00Z", a fraction ignored, "+08:00" or "-05:00"; a
+ * '+' sent unencoded arrives as a space and is taken as '+').
+ */
+int
+gt_api_parse_time(const char *v, int64_t *out)
+{
+	struct tm	 tm;
+	const char	*p;
+	int		 y1, y2, mo, d, h, mi, sec, oh, om, sign;
+	int64_t		 n = 0, t;
+	size_t		 i, len = strlen(v);
+
+	if (len == 0)
+		return -1;
+	if (strspn(v, "0123456789") == len) {
+		if (len > 12)
+			return -1;
+		for (i = 0; i < len; i++)
+			n = n * 10 + (v[i] - '0');
+		*out = n;
+		return 0;
+	}
+	if (len < 20 || validate_2digits(v, &y1) == -1 ||
+	    validate_2digits(v + 2, &y2) == -1 || v[4] != '-' ||
+	    validate_2digits(v + 5, &mo) == -1 || v[7] != '-' ||
+	    validate_2digits(v + 8, &d) == -1 ||
+	    (v[10] != 'T' && v[10] != 't') ||
+	    validate_2digits(v + 11, &h) == -1 || v[13] != ':' ||
+	    validate_2digits(v + 14, &mi) == -1 || v[16] != ':' ||
+	    validate_2digits(v + 17, &sec) == -1)
+		return -1;
+	if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60)
+		return -1;
+	p = v + 19;
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			;
+		if (p == v + 20)
+			return -1;
+	}
+	oh = om = 0;
+	sign = 1;
+	if (*p == 'Z' || *p == 'z')
+		p++;
+	else if (*p == '+' || *p == ' ' || *p == '-') {
+		sign = *p == '-' ? -1 : 1;
+		if (validate_2digits(p + 1, &oh) == -1 || p[3] != ':' ||
+		    validate_2digits(p + 4, &om) == -1 || oh > 23 || om > 59)
+			return -1;
+		p += 6;
+	} else
+		return -1;
+	if (*p != '\0')
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y1 * 100 + y2 - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = (int64_t)timegm(&tm);
+	/* timegm normalizes: 31 April would come back as 1 May. */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return -1;
+	*out = t - sign * (int64_t)(oh * 3600 + om * 60);
+	return 0;
+}
+
+int
+gt_api_check_history_query(const char *query, struct gt_api_history_filter *f,
+    char *msg, size_t msglen)
+{
+	static const char *const known[] = { "port", "from", "to", "limit",
+	    NULL };
+	const char	*p, *end, *eq;
+	char		 key[64], val[64], name[64];
+	unsigned	 have = 0;
+	size_t		 k;
+	int		 bad;
+
+	memset(f, 0, sizeof(*f));
+	f->from = 0;
+	f->to = INT64_MAX;
+	f->limit = GT_API_HISTORY_LIMIT;
+	if (query == NULL)
+		return 0;
+	if (strlen(query) > GT_API_QUERY_MAX)
+		return validate_fail(400, msg, msglen,
+		    "query string over %d bytes", GT_API_QUERY_MAX);
+	for (p = query; *p != '\0'; p = *end ? end + 1 : end) {
+		if ((end = strchr(p, '&')) == NULL)
+			end = p + strlen(p);
+		if (end == p)
+			continue;
+		if ((eq = memchr(p, '=', (size_t)(end - p))) == NULL)
+			eq = end;
+		if (validate_qdecode(p, (size_t)(eq - p), key, sizeof(key)) == -1) {
+			validate_name(p, name, sizeof(name));
+			return validate_fail(400, msg, msglen,
+			    "bad query parameter name near \"%s\"", name);
+		}
+		validate_name(key, name, sizeof(name));
+		for (k = 0; known[k] != NULL; k++)
+			if (strcmp(key, known[k]) == 0)
+				break;
+		if (known[k] == NULL)
+			return validate_fail(400, msg, msglen,
+			    "unknown query parameter \"%s\" (known: port, from, "
+			    "to, limit)", name);
+		if (have & (1u << k))
+			return validate_fail(400, msg, msglen,
+			    "query parameter %s given twice", known[k]);
+		have |= 1u << k;
+		bad = eq == end || validate_qdecode(eq + 1,
+		    (size_t)(end - eq - 1), val, sizeof(val)) == -1;
+		switch (k) {
+		case 0:
+			if (bad || validate_qport(val, &f->port) == -1)
+				return validate_fail(400, msg, msglen,
+				    "port: must be an integer 1..65535");
+			break;
+		case 1:
+		case 2:
+			if (bad || gt_api_parse_time(val, k == 1 ? &f->from :
+			    &f->to) == -1)
+				return validate_fail(400, msg, msglen,
+				    "%s: must be unix seconds or an RFC 3339 "
+				    "time (2024-05-01T12:00:00Z)", known[k]);
+			break;
+		default:
+			if (bad || val[0] == '\0' || strlen(val) > 9 ||
+			    strspn(val, "0123456789") != strlen(val) ||
+			    (f->limit = strtoul(val, NULL, 10)) == 0)
+				return validate_fail(400, msg, msglen,
+				    "limit: must be an integer 1..%d",
+				    GT_API_HISTORY_MAX);
+			/* go-tunnel answers at most 1000 rather than refuse. */
+			if (f->limit > GT_API_HISTORY_MAX)
+				f->limit = GT_API_HISTORY_MAX;
+			break;
+		}
+	}
+	if (f->from > f->to)
+		return validate_fail(400, msg, msglen,
+		    "from: must not be after to");
 	return 0;
 }
 

@@ -33,6 +33,8 @@ gt_counters_begin(struct gt_counters *c)
 {
 	c->active++;
 	c->total++;
+	if (c->active > c->peak)
+		c->peak = c->active;
 	if (c->on_session != NULL)
 		c->on_session(1, c->on_session_arg);
 }

@@ -125,6 +125,14 @@ static const struct config_entry config_table[] = {
 	    1, 1000, "20", "milliseconds a write waits for a database another "
 	    "process has locked before the API answers 503" },
 
+	SECTION("stats", "traffic history"),
+	{ "stats.record_interval", CONFIG_INT, CF(stats.record_interval), 0, 0,
+	    1, 3600, "60", "seconds per traffic history record (one per "
+	    "mapping per interval)" },
+	{ "stats.retention_days", CONFIG_INT, CF(stats.retention_days), 0, 0,
+	    1, 3650, "7", "days traffic history is kept; older records are "
+	    "pruned" },
+
 	SECTION("security", "authentication and transport security"),
 	SECTION("security.api", "API access control"),
 	{ "security.api.enable_auth", CONFIG_BOOL,

@@ -431,6 +431,16 @@ gt_fwd_counters(struct gt_fwd *fw, uint16_t port)
 	return fm != NULL ? fm->fm_ctr : NULL;
 }
 
+/* Every served mapping and its counters, in the order they were added. */
+void
+gt_fwd_maps_foreach(struct gt_fwd *fw, gt_fwd_map_cb *cb, void *arg)
+{
+	struct fwd_map *fm;
+
+	TAILQ_FOREACH(fm, &fw->fw_maps, fm_entry)
+		cb(&fm->fm_map, fm->fm_ctr, arg);
+}
+
 void
 gt_fwd_totals(struct gt_fwd *fw, uint64_t *active, uint64_t *bytes_in,
     uint64_t *bytes_out)

@@ -24,6 +24,7 @@
 #include "gt/fwd.h"
 #include "gt/log.h"
 #include "gt/loop.h"
+#include "gt/recorder.h"
 #include "gt/registry.h"
 #include "gt/store.h"
 #include "gt/tunnel.h"
@@ -46,6 +47,7 @@ struct server {
 	struct gt_tunnel_server	*s_tun;
 	struct gt_fwd		*s_fwd;
 	struct gt_api		*s_api;
+	struct gt_recorder	*s_rec;
 	struct event		*s_ev_term;
 	struct event		*s_ev_int;
 	struct event		*s_ev_hup;
@@ -74,6 +76,9 @@ server_teardown(struct server *s)
 	/* Stop accepting first: API, public ports, tunnels. */
 	gt_api_free(s->s_api);
 	s->s_api = NULL;
+	/* Before the forwarder: it records the last partial interval. */
+	gt_recorder_free(s->s_rec);
+	s->s_rec = NULL;
 	gt_fwd_free(s->s_fwd);
 	s->s_fwd = NULL;
 	gt_tunnel_server_free(s->s_tun);
@@ -310,6 +315,14 @@ server_run(struct server *s)
 		fprintf(stderr, "%s: database.path: cannot read the mappings\n", SRV_PROG);
 		goto out;
 	}
+	/* After the restore: it seeds the served mappings' live counters. */
+	if ((s->s_rec = gt_recorder_new(s->s_base, s->s_store, s->s_fwd,
+	    (unsigned)s->s_cfg.stats.record_interval,
+	    (unsigned)s->s_cfg.stats.retention_days)) == NULL) {
+		fprintf(stderr, "%s: cannot start the traffic recorder: %s\n",
+		    SRV_PROG, strerror(errno));
+		goto out;
+	}
 	s->s_ev_term = evsignal_new(s->s_base, SIGTERM, server_signal_stop, s);
 	s->s_ev_int = evsignal_new(s->s_base, SIGINT, server_signal_stop, s);
 	s->s_ev_hup = evsignal_new(s->s_base, SIGHUP, server_signal_hup, s);
@@ -336,6 +349,8 @@ server_run(struct server *s)
 	log_info(SRV_COMP, "database %s: %zu mappings, %zu listening; ports %u..%u",
 	    s->s_cfg.database.path, total, listening, s->s_cfg.port_range.from,
 	    s->s_cfg.port_range.end);
+	log_info(SRV_COMP, "traffic history: a record every %d s, kept %d days",
+	    s->s_cfg.stats.record_interval, s->s_cfg.stats.retention_days);
 
 	event_base_dispatch(s->s_base);
 	log_info(SRV_COMP, "stopped");

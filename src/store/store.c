@@ -61,6 +61,21 @@ static const char *const store_migrations[] = {
 	"  DEFAULT 0 CHECK(bandwidth_limit >= 0);"
 	"ALTER TABLE mappings ADD COLUMN proxy_protocol TEXT NOT NULL"
 	"  DEFAULT '' CHECK(proxy_protocol IN ('', 'v1', 'v2'))",
+	/*
+	 * v3: traffic history (SPEC 9), one row per mapping port per
+	 * stats.record_interval. Not tied to mappings by a foreign key: the
+	 * history of a removed mapping stays until retention prunes it.
+	 */
+	"CREATE TABLE traffic_history ("
+	" port INTEGER NOT NULL CHECK(port BETWEEN 1 AND 65535),"
+	" recorded_at INTEGER NOT NULL,"
+	" bytes_in INTEGER NOT NULL DEFAULT 0 CHECK(bytes_in >= 0),"
+	" bytes_out INTEGER NOT NULL DEFAULT 0 CHECK(bytes_out >= 0),"
+	" sessions INTEGER NOT NULL DEFAULT 0 CHECK(sessions >= 0),"
+	" refused INTEGER NOT NULL DEFAULT 0 CHECK(refused >= 0),"
+	" peak_sessions INTEGER NOT NULL DEFAULT 0 CHECK(peak_sessions >= 0),"
+	" PRIMARY KEY (port, recorded_at));"
+	"CREATE INDEX traffic_history_time ON traffic_history (recorded_at)",
 };
 
 #define STORE_NMIGRATIONS \
@@ -907,4 +922,297 @@ gt_store_set_busy_timeout(struct gt_store *st, int ms)
 {
 	if (st != NULL && st->st_db != NULL)
 		sqlite3_busy_timeout(st->st_db, ms > 0 ? ms : 0);
+}
+
+/* A 64-bit figure as SQLite's signed integer, saturated (never negative). */
+static sqlite3_int64
+store_u64(uint64_t v)
+{
+	return v > (uint64_t)INT64_MAX ? INT64_MAX : (sqlite3_int64)v;
+}
+
+/* A stored figure back; a negative one (a foreign writer) reads as 0. */
+static uint64_t
+store_col_u64(sqlite3_stmt *stmt, int col)
+{
+	sqlite3_int64 v = sqlite3_column_int64(stmt, col);
+
+	return v < 0 ? 0 : (uint64_t)v;
+}
+
+/*
+ * Write n records in one committed transaction. A record whose (port,
+ * recorded_at) exists already is added to it (peak_sessions takes the
+ * larger): two counters of one port in the same interval (a mapping
+ * removed and created again) and a retried interval merge, never replace.
+ */
+int
+gt_store_history_add(struct gt_store *st, const struct gt_traffic_record *r,
+    size_t n)
+{
+	sqlite3_stmt	*stmt = NULL;
+	size_t		 i;
+
+	if (st == NULL || (r == NULL && n > 0))
+		return GT_STORE_ERR;
+	st->st_busy = 0;
+	if (n == 0)
+		return GT_STORE_OK;
+	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
+		return store_failed(st);
+	if (sqlite3_prepare_v2(st->st_db, "INSERT INTO traffic_history (port,"
+	    " recorded_at, bytes_in, bytes_out, sessions, refused, peak_sessions)"
+	    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (port, recorded_at) DO"
+	    " UPDATE SET bytes_in = bytes_in + excluded.bytes_in,"
+	    " bytes_out = bytes_out + excluded.bytes_out,"
+	    " sessions = sessions + excluded.sessions,"
+	    " refused = refused + excluded.refused,"
+	    " peak_sessions = max(peak_sessions, excluded.peak_sessions)", -1,
+	    &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, "history insert");
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		if (r[i].port == 0) {
+			store_seterr(st, "history record of port 0");
+			goto fail;
+		}
+		if (sqlite3_reset(stmt) != SQLITE_OK ||
+		    sqlite3_bind_int(stmt, 1, r[i].port) != SQLITE_OK ||
+		    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)r[i].recorded_at) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(stmt, 3, store_u64(r[i].bytes_in)) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(stmt, 4, store_u64(r[i].bytes_out)) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(stmt, 5, store_u64(r[i].sessions)) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(stmt, 6, store_u64(r[i].refused)) !=
+		    SQLITE_OK ||
+		    sqlite3_bind_int64(stmt, 7, store_u64(r[i].peak_sessions)) !=
+		    SQLITE_OK) {
+			store_dberr(st, "history insert");
+			goto fail;
+		}
+		if (sqlite3_step(stmt) != SQLITE_DONE) {
+			store_dberr(st, "history insert");
+			goto fail;
+		}
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (store_exec(st, "COMMIT") == -1)
+		goto fail;
+	return GT_STORE_OK;
+ fail:
+	if (stmt != NULL)
+		sqlite3_finalize(stmt);
+	store_rollback(st);
+	return store_failed(st);
+}
+
+/* The current row of a history SELECT (port, recorded_at, figures) into r. */
+static void
+store_history_row(sqlite3_stmt *stmt, struct gt_traffic_record *r)
+{
+	sqlite3_int64 port = sqlite3_column_int64(stmt, 0);
+
+	memset(r, 0, sizeof(*r));
+	r->port = port >= 1 && port <= 65535 ? (uint16_t)port : 0;
+	r->recorded_at = (time_t)sqlite3_column_int64(stmt, 1);
+	r->bytes_in = store_col_u64(stmt, 2);
+	r->bytes_out = store_col_u64(stmt, 3);
+	r->sessions = store_col_u64(stmt, 4);
+	r->refused = store_col_u64(stmt, 5);
+	r->peak_sessions = store_col_u64(stmt, 6);
+}
+
+/*
+ * The records of q, newest first (port ascending within one time), at most
+ * q->limit of them (capped at GT_STORE_HISTORY_MAX).
+ */
+int
+gt_store_history(struct gt_store *st, const struct gt_history_query *q,
+    struct gt_traffic_record **out, size_t *n)
+{
+	sqlite3_stmt		*stmt;
+	struct gt_traffic_record *v = NULL;
+	size_t			 cnt = 0, limit;
+	int			 rc = SQLITE_DONE;
+
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (st == NULL || q == NULL || out == NULL || n == NULL)
+		return GT_STORE_ERR;
+	st->st_busy = 0;
+	limit = q->limit;
+	if (limit == 0 || limit > GT_STORE_HISTORY_MAX)
+		limit = GT_STORE_HISTORY_MAX;
+	if (sqlite3_prepare_v2(st->st_db, "SELECT port, recorded_at, bytes_in,"
+	    " bytes_out, sessions, refused, peak_sessions FROM traffic_history"
+	    " WHERE (?1 = 0 OR port = ?1) AND recorded_at >= ?2 AND"
+	    " recorded_at <= ?3 ORDER BY recorded_at DESC, port ASC LIMIT ?4",
+	    -1, &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, "history");
+		return store_failed(st);
+	}
+	if (sqlite3_bind_int(stmt, 1, q->port) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, q->from) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 3, q->to) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 4, (sqlite3_int64)limit) != SQLITE_OK) {
+		store_dberr(st, "history");
+		goto fail;
+	}
+	if ((v = calloc(limit, sizeof(*v))) == NULL) {
+		store_seterr(st, "history: out of memory");
+		goto fail;
+	}
+	while (cnt < limit && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
+		store_history_row(stmt, &v[cnt++]);
+	if (cnt < limit && rc != SQLITE_DONE) {
+		store_dberr(st, "history");
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	*out = v;
+	*n = cnt;
+	return GT_STORE_OK;
+ fail:
+	sqlite3_finalize(stmt);
+	free(v);
+	return store_failed(st);
+}
+
+/*
+ * Sum of port's records at or after since into *sum (recorded_at: the
+ * newest; peak_sessions: the largest). Zeros when there are none.
+ */
+int
+gt_store_history_sum(struct gt_store *st, uint16_t port, time_t since,
+    struct gt_traffic_record *sum)
+{
+	sqlite3_stmt *stmt;
+
+	if (st == NULL || sum == NULL)
+		return GT_STORE_ERR;
+	st->st_busy = 0;
+	memset(sum, 0, sizeof(*sum));
+	if (sqlite3_prepare_v2(st->st_db, "SELECT ?1, ifnull(max(recorded_at), 0),"
+	    " ifnull(sum(bytes_in), 0), ifnull(sum(bytes_out), 0),"
+	    " ifnull(sum(sessions), 0), ifnull(sum(refused), 0),"
+	    " ifnull(max(peak_sessions), 0) FROM traffic_history"
+	    " WHERE port = ?1 AND recorded_at >= ?2", -1, &stmt, NULL) !=
+	    SQLITE_OK) {
+		store_dberr(st, "history sum");
+		return store_failed(st);
+	}
+	if (sqlite3_bind_int(stmt, 1, port) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)since) != SQLITE_OK ||
+	    sqlite3_step(stmt) != SQLITE_ROW) {
+		/* sum() past INT64_MAX is an "integer overflow" error here. */
+		store_dberr(st, "history sum");
+		sqlite3_finalize(stmt);
+		return store_failed(st);
+	}
+	store_history_row(stmt, sum);
+	sqlite3_finalize(stmt);
+	return GT_STORE_OK;
+}
+
+/*
+ * Delete at most max records older than before (recorded_at < before), in
+ * one short committed transaction; *deleted says how many went. The caller
+ * comes back for the rest, so that no call holds the loop for long.
+ */
+int
+gt_store_history_prune(struct gt_store *st, time_t before, size_t max,
+    size_t *deleted)
+{
+	sqlite3_stmt *stmt = NULL;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	if (st == NULL || max == 0)
+		return GT_STORE_ERR;
+	st->st_busy = 0;
+	if (store_exec(st, "BEGIN IMMEDIATE") == -1)
+		return store_failed(st);
+	if (sqlite3_prepare_v2(st->st_db, "DELETE FROM traffic_history WHERE"
+	    " rowid IN (SELECT rowid FROM traffic_history WHERE recorded_at < ?"
+	    " ORDER BY recorded_at LIMIT ?)", -1, &stmt, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 1, (sqlite3_int64)before) != SQLITE_OK ||
+	    sqlite3_bind_int64(stmt, 2, (sqlite3_int64)store_u64(max)) !=
+	    SQLITE_OK || sqlite3_step(stmt) != SQLITE_DONE) {
+		store_dberr(st, "history prune");
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	stmt = NULL;
+	if (deleted != NULL)
+		*deleted = (size_t)sqlite3_changes(st->st_db);
+	if (store_exec(st, "COMMIT") == -1)
+		goto fail;
+	return GT_STORE_OK;
+ fail:
+	if (stmt != NULL)
+		sqlite3_finalize(stmt);
+	store_rollback(st);
+	if (deleted != NULL)
+		*deleted = 0;
+	return store_failed(st);
+}
+
+/*
+ * The records of the newest recorded_at (one per port that had a mapping
+ * then: at most 65535, the key says so), by port; *out malloc'ed.
+ */
+int
+gt_store_history_latest(struct gt_store *st, struct gt_traffic_record **out,
+    size_t *n)
+{
+	sqlite3_stmt		*stmt;
+	struct gt_traffic_record *v = NULL, *nv;
+	size_t			 cnt = 0, cap = 0;
+	int			 rc;
+
+	if (out != NULL)
+		*out = NULL;
+	if (n != NULL)
+		*n = 0;
+	if (st == NULL || out == NULL || n == NULL)
+		return GT_STORE_ERR;
+	st->st_busy = 0;
+	if (sqlite3_prepare_v2(st->st_db, "SELECT port, recorded_at, bytes_in,"
+	    " bytes_out, sessions, refused, peak_sessions FROM traffic_history"
+	    " WHERE recorded_at = (SELECT max(recorded_at) FROM traffic_history)"
+	    " ORDER BY port", -1, &stmt, NULL) != SQLITE_OK) {
+		store_dberr(st, "history latest");
+		return store_failed(st);
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap == 0 ? 16 : cap * 2;
+			if (cap > 65536 ||
+			    (nv = reallocarray(v, cap, sizeof(*v))) == NULL) {
+				store_seterr(st, "history latest: out of memory");
+				goto fail;
+			}
+			v = nv;
+		}
+		store_history_row(stmt, &v[cnt++]);
+	}
+	if (rc != SQLITE_DONE) {
+		store_dberr(st, "history latest");
+		goto fail;
+	}
+	sqlite3_finalize(stmt);
+	*out = v;
+	*n = cnt;
+	return GT_STORE_OK;
+ fail:
+	sqlite3_finalize(stmt);
+	free(v);
+	return store_failed(st);
 }

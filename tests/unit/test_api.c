@@ -711,6 +711,82 @@ test_host(void **state)
 	assert_false(gt_api_client_valid("\x7f"));
 }
 
+/* Status of a history query; f filled, msg kept. */
+static int
+hist_query(const char *q, struct gt_api_history_filter *f, char *msg,
+    size_t len)
+{
+	memset(msg, 0, len);
+	return gt_api_check_history_query(q, f, msg, len);
+}
+
+/* The history query: port, from, to, limit; times as unix or RFC 3339. */
+static void
+test_history_query(void **state)
+{
+	static const struct {
+		const char	*q, *name;
+	} bad[] = {
+		{ "port=0", "port" }, { "port=65536", "port" },
+		{ "port=", "port" }, { "port=1&port=2", "port" },
+		{ "from=x", "from" }, { "from=-5", "from" },
+		{ "from=1234567890123", "from" },
+		{ "to=2024-05-01", "to" }, { "to=2024-05-01T25:00:00Z", "to" },
+		{ "to=2024-02-30T00:00:00Z", "to" },
+		{ "to=2024-05-01T12:00:00", "to" },
+		{ "to=2024-05-01T12:00:00+8:00", "to" },
+		{ "to=2024-05-01T12:00:00Zjunk", "to" },
+		{ "to=2024-05-01T12:00:00.Z", "to" },
+		{ "limit=0", "limit" }, { "limit=abc", "limit" },
+		{ "limit=1e3", "limit" }, { "limit=9999999999", "limit" },
+		{ "from=20&to=10", "from" }, { "lmit=1", "lmit" },
+		{ "%zz=1", "query parameter" },
+	};
+	struct gt_api_history_filter	f;
+	char				msg[GT_API_MSG_MAX];
+	int64_t				t;
+	size_t				i;
+
+	(void)state;
+	assert_int_equal(hist_query(NULL, &f, msg, sizeof(msg)), 0);
+	assert_int_equal(f.port, 0);
+	assert_int_equal(f.from, 0);
+	assert_true(f.to == INT64_MAX);
+	assert_int_equal(f.limit, GT_API_HISTORY_LIMIT);
+	assert_int_equal(hist_query("port=80&from=100&to=200&limit=5", &f, msg,
+	    sizeof(msg)), 0);
+	assert_int_equal(f.port, 80);
+	assert_int_equal(f.from, 100);
+	assert_int_equal(f.to, 200);
+	assert_int_equal(f.limit, 5);
+	assert_int_equal(hist_query("limit=5000", &f, msg, sizeof(msg)), 0);
+	assert_int_equal(f.limit, GT_API_HISTORY_MAX);
+	assert_int_equal(hist_query("from=100&to=100", &f, msg, sizeof(msg)), 0);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (hist_query(bad[i].q, &f, msg, sizeof(msg)) != 400)
+			fail_msg("%s: not refused", bad[i].q);
+		if (strstr(msg, bad[i].name) == NULL)
+			fail_msg("%s: \"%s\" does not name %s", bad[i].q, msg,
+			    bad[i].name);
+	}
+
+	assert_int_equal(gt_api_parse_time("2024-05-01T12:00:00Z", &t), 0);
+	assert_int_equal(t, 1714564800);
+	assert_int_equal(gt_api_parse_time("2024-05-01t12:00:00.123z", &t), 0);
+	assert_int_equal(t, 1714564800);
+	assert_int_equal(gt_api_parse_time("2024-05-01T20:00:00+08:00", &t), 0);
+	assert_int_equal(t, 1714564800);
+	assert_int_equal(gt_api_parse_time("2024-05-01T20:00:00 08:00", &t), 0);
+	assert_int_equal(t, 1714564800);
+	assert_int_equal(gt_api_parse_time("2024-05-01T07:30:00-04:30", &t), 0);
+	assert_int_equal(t, 1714564800);
+	assert_int_equal(gt_api_parse_time("2024-02-29T00:00:00Z", &t), 0);
+	assert_int_equal(gt_api_parse_time("2023-02-29T00:00:00Z", &t), -1);
+	assert_int_equal(gt_api_parse_time("1714564800", &t), 0);
+	assert_int_equal(t, 1714564800);
+	assert_int_equal(gt_api_parse_time("", &t), -1);
+}
+
 /* Status of a connections query; f filled, msg kept. */
 static int
 conn_query(const char *q, struct gt_api_conn_filter *f, char *msg, size_t len)
@@ -1096,6 +1172,7 @@ main(void)
 		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_host),
 		cmocka_unit_test(test_conn_query),
+		cmocka_unit_test(test_history_query),
 		cmocka_unit_test(test_conn_close),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_envelope),

@@ -111,6 +111,8 @@ assert_defaults(const struct gt_config *c)
 	assert_int_equal(c->security.port_range.blacklist[1], 3389);
 	assert_int_equal(c->security.port_range.blacklist[2], 5432);
 	assert_string_equal(c->log.level, "info");
+	assert_int_equal(c->stats.record_interval, 60);
+	assert_int_equal(c->stats.retention_days, 7);
 }
 
 static void
@@ -314,6 +316,11 @@ static const struct bad bad_files[] = {
 	{ "api:\n  listen_addr: \"::\"\n", "api.listen_addr", "in clear" },
 	{ "api:\n  max_connections: 0\n", "api.max_connections", NULL },
 	{ "database:\n  busy_timeout: 5000\n", "database.busy_timeout", NULL },
+	{ "stats:\n  record_interval: 0\n", "stats.record_interval", NULL },
+	{ "stats:\n  record_interval: 3601\n", "stats.record_interval", NULL },
+	{ "stats:\n  retention_days: 0\n", "stats.retention_days", NULL },
+	{ "stats:\n  retention_days: 3651\n", "stats.retention_days", NULL },
+	{ "stats:\n  interval: 5\n", "stats.interval: unknown key", NULL },
 	/* wrong types: bool */
 	{ "tunnel:\n  enabled: maybe\n", "tunnel.enabled", "true or false" },
 	{ "tunnel:\n  enabled: \"true\"\n", "tunnel.enabled", "quoted" },

@@ -590,6 +590,157 @@ test_null_args(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* A history record of port at t with figures from base. */
+static struct gt_traffic_record
+rec(uint16_t port, time_t t, uint64_t base)
+{
+	struct gt_traffic_record r;
+
+	memset(&r, 0, sizeof(r));
+	r.port = port;
+	r.recorded_at = t;
+	r.bytes_in = base;
+	r.bytes_out = base * 2;
+	r.sessions = base % 7;
+	r.refused = base % 3;
+	r.peak_sessions = base % 5;
+	return r;
+}
+
+/* History: add, merge of one (port, time), filters, order, limit, sums. */
+static void
+test_history_query(void **state)
+{
+	struct tdir		*t = *state;
+	struct gt_store		*st = open_ok(t->db);
+	struct gt_traffic_record rs[6], *out = NULL, sum, dup;
+	struct gt_history_query	 q;
+	size_t			 n;
+
+	rs[0] = rec(1000, 100, 10);
+	rs[1] = rec(1000, 160, 20);
+	rs[2] = rec(2000, 160, 30);
+	rs[3] = rec(1000, 220, 40);
+	rs[4] = rec(2000, 220, 50);
+	rs[5] = rec(1000, 280, 60);
+	assert_int_equal(gt_store_history_add(st, rs, 6), GT_STORE_OK);
+	/* the same (port, time) again: figures add, the peak is the larger */
+	dup = rec(1000, 220, 1);
+	dup.peak_sessions = 9;
+	assert_int_equal(gt_store_history_add(st, &dup, 1), GT_STORE_OK);
+
+	memset(&q, 0, sizeof(q));
+	q.to = INT64_MAX;
+	q.limit = 1000;
+	assert_int_equal(gt_store_history(st, &q, &out, &n), GT_STORE_OK);
+	assert_int_equal(n, 6);
+	/* newest first, ports ascending within one time */
+	assert_int_equal(out[0].recorded_at, 280);
+	assert_int_equal(out[1].port, 1000);
+	assert_int_equal(out[1].recorded_at, 220);
+	assert_int_equal(out[1].bytes_in, 41);
+	assert_int_equal(out[1].bytes_out, 82);
+	assert_int_equal(out[1].peak_sessions, 9);
+	assert_int_equal(out[2].port, 2000);
+	assert_int_equal(out[5].recorded_at, 100);
+	free(out);
+
+	q.port = 1000;
+	q.from = 160;
+	q.to = 220;
+	assert_int_equal(gt_store_history(st, &q, &out, &n), GT_STORE_OK);
+	assert_int_equal(n, 2);
+	assert_int_equal(out[0].recorded_at, 220);
+	assert_int_equal(out[1].recorded_at, 160);
+	assert_int_equal(out[1].bytes_in, 20);
+	free(out);
+
+	q.port = 0;
+	q.from = 0;
+	q.to = INT64_MAX;
+	q.limit = 2;
+	assert_int_equal(gt_store_history(st, &q, &out, &n), GT_STORE_OK);
+	assert_int_equal(n, 2);
+	free(out);
+	q.port = 3000;
+	q.limit = 10;
+	assert_int_equal(gt_store_history(st, &q, &out, &n), GT_STORE_OK);
+	assert_int_equal(n, 0);
+	free(out);
+
+	/* sums since a time, for the live counters at start */
+	assert_int_equal(gt_store_history_sum(st, 1000, 160, &sum), GT_STORE_OK);
+	assert_int_equal(sum.bytes_in, 20 + 41 + 60);
+	assert_int_equal(sum.bytes_out, 40 + 82 + 120);
+	assert_int_equal(sum.sessions, 20 % 7 + 40 % 7 + 1 % 7 + 60 % 7);
+	assert_int_equal(sum.refused, 20 % 3 + 40 % 3 + 1 % 3 + 60 % 3);
+	assert_int_equal(sum.peak_sessions, 9);
+	assert_int_equal(sum.recorded_at, 280);
+	assert_int_equal(gt_store_history_sum(st, 4000, 0, &sum), GT_STORE_OK);
+	assert_int_equal(sum.bytes_in, 0);
+	assert_int_equal(sum.recorded_at, 0);
+
+	/* the newest time's records, by port */
+	assert_int_equal(gt_store_history_latest(st, &out, &n), GT_STORE_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(out[0].recorded_at, 280);
+	free(out);
+
+	/* a record of port 0 is refused and nothing of its batch is kept */
+	rs[0] = rec(5000, 500, 1);
+	rs[1] = rec(0, 500, 1);
+	assert_int_equal(gt_store_history_add(st, rs, 2), GT_STORE_ERR);
+	assert_int_equal(gt_store_history_sum(st, 5000, 0, &sum), GT_STORE_OK);
+	assert_int_equal(sum.bytes_in, 0);
+	/* saturated, never negative, when a figure passes INT64_MAX */
+	rs[0] = rec(6000, 600, 1);
+	rs[0].bytes_in = UINT64_MAX;
+	assert_int_equal(gt_store_history_add(st, rs, 1), GT_STORE_OK);
+	assert_int_equal(gt_store_history_sum(st, 6000, 0, &sum), GT_STORE_OK);
+	assert_true(sum.bytes_in == (uint64_t)INT64_MAX);
+	gt_store_close(st);
+}
+
+/* Pruning goes in bounded batches, oldest first, and keeps the young. */
+static void
+test_history_prune(void **state)
+{
+	struct tdir		*t = *state;
+	struct gt_store		*st = open_ok(t->db);
+	struct gt_traffic_record *rs;
+	struct gt_history_query	 q;
+	struct gt_traffic_record *out = NULL;
+	size_t			 i, n, deleted, total = 0;
+
+	rs = calloc(2500, sizeof(*rs));
+	assert_non_null(rs);
+	for (i = 0; i < 2500; i++)
+		rs[i] = rec((uint16_t)(1 + i % 10), (time_t)(1000 + i / 10), i);
+	assert_int_equal(gt_store_history_add(st, rs, 2500), GT_STORE_OK);
+	free(rs);
+	/* before 1200: the first 200 times, 2000 rows, in batches of 300 */
+	do {
+		assert_int_equal(gt_store_history_prune(st, 1200, 300, &deleted),
+		    GT_STORE_OK);
+		assert_true(deleted <= 300);
+		total += deleted;
+	} while (deleted == 300);
+	assert_int_equal(total, 2000);
+	assert_int_equal(gt_store_history_prune(st, 1200, 300, &deleted),
+	    GT_STORE_OK);
+	assert_int_equal(deleted, 0);
+	memset(&q, 0, sizeof(q));
+	q.to = INT64_MAX;
+	q.limit = 1000;
+	assert_int_equal(gt_store_history(st, &q, &out, &n), GT_STORE_OK);
+	assert_int_equal(n, 500);
+	assert_int_equal(out[n - 1].recorded_at, 1200);
+	free(out);
+	assert_int_equal(gt_store_history_prune(st, 1200, 0, &deleted),
+	    GT_STORE_ERR);
+	gt_store_close(st);
+}
+
 int
 main(void)
 {
@@ -617,6 +768,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_db_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup, teardown),
 		cmocka_unit_test(test_null_args),
+		cmocka_unit_test_setup_teardown(test_history_query, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_history_prune, setup,
+		    teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
