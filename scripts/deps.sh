@@ -5,7 +5,10 @@ PKGS=(build-essential cmake pkg-config
       libmbedtls-dev libevent-dev libsqlite3-dev libjwt-dev libjansson-dev
       libyaml-dev libcmocka-dev
       clang libclang-rt-14-dev
-      python3 python3-yaml openssl curl iproute2 procps valgrind nftables systemd)
+      python3 python3-yaml openssl curl iproute2 procps valgrind nftables systemd
+      prometheus                                   # tests/e2e/test_prometheus.py
+      docker.io docker-compose debootstrap         # scripts/docker-check.sh
+      systemd-container)                           # scripts/systemd-check.sh (nspawn)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
