@@ -29,6 +29,13 @@ stop_dockerd() {
 	done
 	kill -KILL "$DPID" 2>/dev/null
 }
+# After our dockerd: what it leaves behind, by path and name (its netns
+# mount; docker0 when it made it).
+after_dockerd() {
+	umount "$STATE/exec/netns/default" 2>/dev/null
+	[ "$BRIDGE0" = 1 ] || ip link del docker0 2>/dev/null
+	return 0
+}
 OWN=0
 if [ -n "${DOCKER_HOST:-}" ] || d info >/dev/null 2>&1; then
 	d info >/dev/null 2>&1 || fail "DOCKER_HOST=$DOCKER_HOST does not answer"
@@ -45,6 +52,9 @@ else
 		stop_dockerd
 	fi
 	export DOCKER_HOST=unix://$STATE/docker.sock
+	BRIDGE0=0
+	ip link show docker0 >/dev/null 2>&1 && BRIDGE0=1
+	CLEANUP+=("after_dockerd")
 	dockerd --data-root "${GT_DOCKER_ROOT:-/var/lib/gt-docker-check}" \
 	    --exec-root "$STATE/exec" --pidfile "$STATE/dockerd.pid" -H "$DOCKER_HOST" \
 	    >"$WORK/dockerd.log" 2>&1 &
