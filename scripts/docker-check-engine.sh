@@ -73,14 +73,24 @@ fi
 [ "$OWN" -eq 1 ] || CLEANUP+=("d rmi -f $IMG $N-ctx")
 
 # ---------------------------------------------------------------- base image
-if ! d image inspect debian:bookworm-slim >/dev/null 2>&1; then
+# One we imported carries the label gt.rootfs (its tarball's mtime and size)
+# and is imported again when the cached tarball changes; any other
+# debian:bookworm-slim (pulled, or the operator's) is used as it is.
+if ! label=$(d image inspect -f '{{index .Config.Labels "gt.rootfs"}}' debian:bookworm-slim 2>/dev/null); then
+	label=none
 	if [ "${GT_DOCKER_PULL:-0}" = 1 ] && timeout 120 "$DOCKER" pull debian:bookworm-slim >/dev/null 2>&1; then
 		step "pulled debian:bookworm-slim"
-	else
-		tar=$(bash "$ROOT/scripts/rootfs.sh" minbase) || fail "cannot make the base file system"
-		d import - debian:bookworm-slim <"$tar" >/dev/null || fail "docker import"
+		label=
+	fi
+fi
+if [ -n "$label" ] && [ "$label" != "<no value>" ]; then
+	tar=$(bash "$ROOT/scripts/rootfs.sh" minbase "" slim) || fail "cannot make the base file system"
+	want=$(stat -c %Y-%s "$tar")
+	if [ "$label" != "$want" ]; then
+		d import --change "LABEL gt.rootfs=$want" - debian:bookworm-slim <"$tar" >/dev/null ||
+		    fail "docker import"
 		[ "$OWN" -eq 1 ] || CLEANUP+=("d rmi debian:bookworm-slim")
-		step "debian:bookworm-slim imported from $tar (debootstrap --variant=minbase)"
+		step "debian:bookworm-slim imported from $tar (debootstrap --variant=minbase, slimmed)"
 	fi
 fi
 
