@@ -27,7 +27,7 @@
 #     commands run here, and every library the programs need must come from
 #     the runtime stage's packages.
 #
-#   bash scripts/docker-check.sh             # 1-4 (as root; ~2-6 min)
+#   bash scripts/docker-check.sh             # 1-4 (as root; ~80 s, 2.5 min the first time)
 #   bash scripts/docker-check.sh --no-build  # 1-3 and package names only
 #   bash scripts/docker-check.sh --dry-run   # 1-3 and the dry run
 set -euo pipefail
