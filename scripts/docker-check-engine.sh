@@ -97,6 +97,7 @@ fi
 # ---------------------------------------------------------------- build context, build
 # What the builder is sent: everything of the tree it sees, listed in a probe image.
 printf 'FROM debian:bookworm-slim\nCOPY . /ctx/\n' >"$WORK/probe.Dockerfile"
+mkdir -p "$WORK/empty"
 d build -q -f "$WORK/probe.Dockerfile" -t "$N-ctx" . >/dev/null || fail "the build context probe did not build"
 d run --rm --network none --entrypoint find "$N-ctx" /ctx -type f >"$WORK/context" || fail "context probe run"
 d rmi -f "$N-ctx" >/dev/null
@@ -244,7 +245,43 @@ for ((i = 0; i < 120; i++)); do
 done
 [ "$h" = healthy ] || fail "compose: HEALTHCHECK $h"
 ok "compose up: certificates by compose run, /health and a token call from the host (container $net), healthy"
-dc down -v >>"$WORK/compose.log" 2>&1 || { cat "$WORK/compose.log" >&2; fail "compose down"; }
+
+# The monitoring profile, with a Prometheus image made here from Debian's
+# package (no registry): it must scrape gt-server from its own container,
+# across the compose network, with a read token issued as prometheus.yml says.
+printf '%s\n' 'FROM debian:bookworm-slim' \
+    'RUN apt-get update && apt-get install -y --no-install-recommends prometheus \' \
+    ' && rm -rf /var/lib/apt/lists/* && mkdir -p /prometheus && chown nobody:nogroup /prometheus' \
+    'USER nobody' 'ENTRYPOINT ["/usr/bin/prometheus"]' \
+    'CMD ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]' \
+    >"$WORK/prometheus.Dockerfile"
+d build --network host -f "$WORK/prometheus.Dockerfile" -t gt-prometheus:docker-check "$WORK/empty" \
+    >"$WORK/prom-build.log" 2>&1 || { tail -n 20 "$WORK/prom-build.log" >&2; fail "the Prometheus image"; }
+[ "$OWN" -eq 1 ] || CLEANUP+=("d rmi -f gt-prometheus:docker-check")
+dc run --rm -T gt-server -config /etc/gt/config.yaml -issue-token prometheus -token-role read \
+    -token-ttl 3600 >"$WORK/metrics.token" 2>>"$WORK/compose.log" || fail "compose run -issue-token (read)"
+chmod 644 "$WORK/metrics.token"		# read by the image's user nobody
+PP=$("${OPS[@]}" freeport)
+export GT_PROMETHEUS_IMAGE=gt-prometheus:docker-check GT_PROMETHEUS_PORT=$PP \
+    GT_METRICS_TOKEN=$WORK/metrics.token
+dcm() { dc --profile monitoring "$@"; }
+CLEANUP+=("dcm down -v --remove-orphans")
+dcm up -d --no-build >>"$WORK/compose.log" 2>&1 || { cat "$WORK/compose.log" >&2; fail "compose --profile monitoring up"; }
+t=$SECONDS
+up=
+for ((i = 0; i < 120; i++)); do
+	up=$(curl -fsS "http://127.0.0.1:$PP/api/v1/targets" 2>/dev/null |
+	    python3 -c 'import json,sys
+t = [x for x in json.load(sys.stdin)["data"]["activeTargets"] if x["labels"]["job"] == "gt-server"]
+print(t[0]["health"] + " " + t[0]["lastError"] if t else "")' 2>/dev/null || true)
+	[[ $up == up* ]] && break
+	sleep 0.5
+done
+[[ $up == up* ]] || { d logs "$(dcm ps -q prometheus)" 2>&1 | tail -n 10 >&2; fail "Prometheus in compose: gt-server target \"$up\""; }
+val=$(curl -fsS "http://127.0.0.1:$PP/api/v1/query?query=gt_build_info" |
+    python3 -c 'import json,sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["metric"]["version"], r[0]["value"][1])')
+ok "compose --profile monitoring: Prometheus (Debian's, in its container) scrapes gt-server:8080 with the read token: up after $((SECONDS - t)) s, gt_build_info{version=\"${val% *}\"} ${val#* }"
+dcm down -v >>"$WORK/compose.log" 2>&1 || { cat "$WORK/compose.log" >&2; fail "compose down"; }
 [ -z "$(d ps -aq --filter "name=$N")" ] || fail "compose down left containers"
 ok "compose down -v"
 

@@ -20,14 +20,16 @@
 #     the mapping kept across a new container on the same volumes, `docker
 #     stop` exiting 0 within 5 s; then docker-compose (1.29) brings the
 #     compose file up (certificates made as documented, /health, a token
-#     call, healthy) and down. Everything it started is removed (trap).
+#     call, healthy), then the monitoring profile with a Prometheus image
+#     made from Debian's package (target up with a read token, a gt_ value
+#     stored), and down. Everything it started is removed (trap).
 #     Ports are published on 127.0.0.1 only; the build's apt-get uses the
 #     host's network (the Debian mirror), nothing else leaves the machine.
 #  --dry-run instead of 4, where no engine can run: the build stage's
 #     commands run here, and every library the programs need must come from
 #     the runtime stage's packages.
 #
-#   bash scripts/docker-check.sh             # 1-4 (as root; ~80 s, 2.5 min the first time)
+#   bash scripts/docker-check.sh             # 1-4 (as root; ~90 s, 3 min the first time)
 #   bash scripts/docker-check.sh --no-build  # 1-3 and package names only
 #   bash scripts/docker-check.sh --dry-run   # 1-3 and the dry run
 set -euo pipefail
