@@ -6,8 +6,11 @@ PKGS=(build-essential cmake pkg-config
       libyaml-dev libcmocka-dev
       clang libclang-rt-14-dev
       python3 python3-yaml openssl curl iproute2 procps valgrind nftables systemd
-      haproxy
-      chromium chromium-driver python3-selenium)
+      haproxy                                      # tests/e2e/test_proxy_protocol.py
+      chromium chromium-driver python3-selenium    # tests/e2e/test_console.py
+      prometheus                                   # tests/e2e/test_prometheus.py
+      docker.io docker-compose debootstrap         # scripts/docker-check.sh
+      systemd-container)                           # scripts/systemd-check.sh (nspawn)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,29 +1,48 @@
 #!/usr/bin/env bash
-# docker-check.sh: check docker/ without a Docker engine.
+# docker-check.sh: check docker/ for real, with a Docker engine.
 #  1. docker-compose.yml and prometheus.yml parse as YAML and hold what
 #     they must (ports, volumes, restart policy, the monitoring profile,
-#     the bearer token file).
+#     the bearer token file; no top-level name:, no ulimits); the two
+#     .dockerignore files are one and let in only the sources.
 #  2. The Dockerfile: two debian:bookworm-slim stages, a non-root USER,
 #     HEALTHCHECK on /health, VOLUME /data /certs, EXPOSE 9000 8080.
 #  3. docker/config.yaml loads in gt-server (paths moved into a temp dir).
-#  4. A dry run of the build stage: its COPY lines into a temp dir and its
-#     non-apt RUN lines executed there with sh; the runtime stage's
-#     COPY --from=build files must exist, its packages must exist in Debian
-#     (apt-cache show), and every shared library the programs need must come
-#     from one of those packages (or libc6).
-# What is not run: apt-get inside the image, the image itself, HEALTHCHECK.
+#  4. With an engine (the default): Debian's dockerd is started if none
+#     answers (a plain background process, data in $GT_DOCKER_ROOT, default
+#     /var/lib/gt-docker-check, stopped at the end); debian:bookworm-slim is
+#     made with debootstrap from apt's Debian mirror and `docker import` when
+#     the engine lacks it (the tarball cached in $GT_OPS_CACHE, default
+#     /var/cache/gt-ops); the image is built; a container runs with compose's
+#     hardening and the checks are: uid 10001 without capabilities, /health
+#     and a token call from the host, HEALTHCHECK healthy, a gt-client on the
+#     host tunnelling data through the container (checked byte for byte),
+#     the API from networks numbered from 192.168/16 and 10.88/16 (podman's),
+#     the mapping kept across a new container on the same volumes, `docker
+#     stop` exiting 0 within 5 s; then docker-compose (1.29) brings the
+#     compose file up (certificates made as documented, /health, a token
+#     call, healthy), then the monitoring profile with a Prometheus image
+#     made from Debian's package (target up with a read token, a gt_ value
+#     stored), and down. Everything it started is removed (trap).
+#     Ports are published on 127.0.0.1 only; the build's apt-get uses the
+#     host's network (the Debian mirror), nothing else leaves the machine.
+#  --dry-run instead of 4, where no engine can run: the build stage's
+#     commands run here, and every library the programs need must come from
+#     the runtime stage's packages.
 #
-#   bash scripts/docker-check.sh             # everything (one Release build, ~1 min)
+#   bash scripts/docker-check.sh             # 1-4 (as root; ~90 s, 3 min the first time)
 #   bash scripts/docker-check.sh --no-build  # 1-3 and package names only
+#   bash scripts/docker-check.sh --dry-run   # 1-3 and the dry run
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
-BUILD=1
+MODE=engine
 case "${1:-}" in
 "") ;;
---no-build) BUILD=0 ;;
-*) echo "docker-check: unknown argument \"$1\" (use --no-build or nothing)" >&2; exit 2 ;;
+--no-build) MODE=static ;;
+--dry-run) MODE=dry ;;
+*) echo "docker-check: unknown argument \"$1\" (use --no-build, --dry-run or nothing)" >&2; exit 2 ;;
 esac
+T0=$SECONDS
 
 fail() { echo "docker-check: FAIL: $*" >&2; exit 1; }
 ok() { echo "docker-check: ok: $*"; }
@@ -38,7 +57,16 @@ if ! python3 -c 'import yaml' 2>/dev/null; then
 fi
 
 WORK=$(mktemp -d /tmp/gt-docker-check.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
+CLEANUP=()		# commands the EXIT trap runs, last first
+cleanup() {
+	local i
+	for ((i = ${#CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${CLEANUP[i]}" >/dev/null 2>&1 || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- 1, 2: YAML and Dockerfile
 python3 - "$ROOT" "$WORK/plan" <<'EOF'
@@ -49,13 +77,18 @@ def need(cond, msg):
     if not cond:
         sys.exit("docker-check: FAIL: " + msg)
 
-compose = yaml.safe_load(open(root + "/docker/docker-compose.yml"))
+ctext = open(root + "/docker/docker-compose.yml").read()
+need(re.search(r"^name:", ctext, re.M) is None,
+     "compose: a top-level name: is refused by docker-compose 1.29 (use -p)")
+# ${VAR:-default} read as its default, as compose does with VAR unset.
+compose = yaml.safe_load(re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", ctext))
 svc = compose["services"]["gt-server"]
+need("ulimits" not in svc, "compose: no ulimits (a nofile above the host's hard limit fails up)")
 need(svc["build"]["dockerfile"] == "docker/Dockerfile" and svc["build"]["context"] == "..",
      "compose: gt-server must build docker/Dockerfile from the tree's top")
 need(svc["restart"] == "unless-stopped", "compose: restart must be unless-stopped")
 ports = [str(p) for p in svc["ports"]]
-for want in ("9000:9000", "127.0.0.1:8080:8080", "10000-10100:10000-10100"):
+for want in ("0.0.0.0:9000:9000", "127.0.0.1:8080:8080", "0.0.0.0:10000-10100:10000-10100"):
     need(want in ports, "compose: port %s not published" % want)
 vols = svc["volumes"]
 need(any(v.endswith(":/data") for v in vols) and any(v.endswith(":/certs") for v in vols),
@@ -68,7 +101,25 @@ need("/health" in " ".join(svc["healthcheck"]["test"]), "compose: healthcheck on
 prom = compose["services"]["prometheus"]
 need(prom.get("profiles") == ["monitoring"], "compose: prometheus must be in the monitoring profile")
 need(any("prometheus.yml" in v for v in prom["volumes"]), "compose: prometheus.yml mounted")
-print("docker-check: ok: docker-compose.yml parses; gt-server service, volumes, ports, profile")
+print("docker-check: ok: docker-compose.yml parses; gt-server service, volumes, ports, profile, no name:, no ulimits")
+
+# The build context: the root .dockerignore (legacy builder, compose 1.29,
+# podman) and docker/Dockerfile.dockerignore (BuildKit) the same, and both
+# letting in only the sources and the image's config.
+ign = open(root + "/.dockerignore").read()
+need(ign == open(root + "/docker/Dockerfile.dockerignore").read(),
+     ".dockerignore and docker/Dockerfile.dockerignore differ")
+pats = [l.strip() for l in ign.splitlines() if l.strip() and not l.startswith("#")]
+need(pats and pats[0] == "*", ".dockerignore must start with * (everything out)")
+inc = [p[1:] for p in pats if p.startswith("!")]
+need(set(inc) <= {"CMakeLists.txt", "include/", "src/", "tools/", "docker/config.yaml"},
+     ".dockerignore lets in more than the sources: %s" % inc)
+cfg = yaml.safe_load(open(root + "/docker/config.yaml"))
+allowed = cfg["security"]["api"]["allowed_ips"]
+for net in ("127.0.0.1/32", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"):
+    need(net in allowed, "docker/config.yaml: allowed_ips lacks %s" % net)
+need(not any(a.endswith("/0") for a in allowed), "docker/config.yaml: allowed_ips opens the world")
+print("docker-check: ok: .dockerignore = docker/Dockerfile.dockerignore, sources only; allowed_ips: private ranges only")
 
 pcfg = yaml.safe_load(open(root + "/docker/prometheus.yml"))
 job = [j for j in pcfg["scrape_configs"] if j["job_name"] == "gt-server"]
@@ -162,7 +213,10 @@ else
 	echo "docker-check: skipped: docker/config.yaml check (no gt-server in $BIN)"
 fi
 
-[ "$BUILD" -eq 1 ] || { echo "docker-check: build stage dry run skipped (--no-build)"; exit 0; }
+case $MODE in
+static) echo "docker-check: static checks passed (--no-build: no image built)"; exit 0 ;;
+engine) . "$ROOT/scripts/docker-check-engine.sh"; exit 0 ;;
+esac
 
 # ---------------------------------------------------------------- 4: build stage dry run
 for p in $(plan build_pkgs); do
@@ -193,7 +247,8 @@ for f in $(plan from_build); do
 	path=$WORK/stage${f}
 	[ -x "$path" ] || fail "COPY --from=build $f: not produced by the build stage"
 	for lib in $(readelf -d "$path" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-		where=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+		# awk reads all of ldconfig's output: an early exit would SIGPIPE it (141 under pipefail).
+		where=$(ldconfig -p | awk -v l="$lib" '$1 == l && w == "" { w = $NF } END { print w }')
 		[ -n "$where" ] || { echo "docker-check: $f needs $lib, not found here" >&2; libs_ok=0; continue; }
 		pkg=$(dpkg -S "$(realpath "$where")" 2>/dev/null | head -1 | cut -d: -f1) || true
 		[ -n "$pkg" ] || pkg=$(dpkg -S "$where" 2>/dev/null | head -1 | cut -d: -f1) || true

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # README's test command: install what is missing, build normally and with
-# ASan+UBSan, run the whole suite in both, then run each fuzzer for a while.
+# ASan+UBSan, run the whole suite in both, the image and the systemd units
+# for real (OPS_CHECKS=0 skips them), then run each fuzzer for a while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+OPS_CHECKS=${OPS_CHECKS:-1}
 
 bash scripts/deps.sh
 
@@ -19,6 +21,18 @@ cmake --build build-asan -j2
 echo "== tests under ASan+UBSan $(date +%T)"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --test-dir build-asan --output-on-failure -j2
+
+if [ "$OPS_CHECKS" = 1 ]; then
+	# Budgets: a run that hangs is stopped (its trap removes what it started).
+	echo "== docker image, run and compose (scripts/docker-check.sh) $(date +%T)"
+	t=$SECONDS
+	timeout -k 120 1200 bash scripts/docker-check.sh
+	echo "== docker-check: $((SECONDS - t)) s"
+	echo "== systemd units under systemd-nspawn (scripts/systemd-check.sh) $(date +%T)"
+	t=$SECONDS
+	timeout -k 120 600 bash scripts/systemd-check.sh
+	echo "== systemd-check: $((SECONDS - t)) s"
+fi
 
 echo "== fuzzers (${FUZZ_SECONDS}s each) $(date +%T)"
 CC=clang cmake -S . -B build-fuzz -DGT_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -183,6 +183,9 @@ gt_systemd_render(const struct gt_unit *u, char *err, size_t errlen)
 	    u->u_home == GT_UNIT_HOME_READONLY ? "read-only" : "yes");
 	fprintf(f, "PrivateTmp=yes\n"
 	    "PrivateDevices=yes\n"
+	    "PrivateMounts=yes\n"
+	    "ProtectProc=invisible\n"
+	    "ProcSubset=pid\n"
 	    "ProtectKernelTunables=yes\n"
 	    "ProtectKernelModules=yes\n"
 	    "ProtectKernelLogs=yes\n"
@@ -196,6 +199,7 @@ gt_systemd_render(const struct gt_unit *u, char *err, size_t errlen)
 		fputs("AmbientCapabilities=CAP_NET_BIND_SERVICE\n", f);
 	fprintf(f, "SystemCallArchitectures=native\n"
 	    "SystemCallFilter=@system-service\n"
+	    "SystemCallFilter=~@privileged\n"
 	    "SystemCallErrorNumber=EPERM\n"
 	    "LockPersonality=yes\n"
 	    "MemoryDenyWriteExecute=yes\n"

@@ -22,7 +22,9 @@ T = gtlib.Runner()
 HARDENING = [
     "Restart=always", "RestartSec=10", "StartLimitIntervalSec=60", "StartLimitBurst=5",
     "LimitNOFILE=65536", "NoNewPrivileges=yes", "ProtectSystem=strict",
-    "PrivateTmp=yes", "PrivateDevices=yes", "ProtectKernelTunables=yes",
+    "PrivateTmp=yes", "PrivateDevices=yes", "PrivateMounts=yes",
+    "ProtectProc=invisible", "ProcSubset=pid", "SystemCallFilter=~@privileged",
+    "ProtectKernelTunables=yes",
     "ProtectKernelModules=yes", "ProtectControlGroups=yes",
     "RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX",
     "SystemCallArchitectures=native", "LockPersonality=yes",
