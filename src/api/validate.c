@@ -681,15 +681,29 @@ validate_qport(const char *v, uint16_t *port)
 	return 0;
 }
 
-int
-gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
-    char *msg, size_t msglen)
+/*
+ * One decoded parameter of a query: k its index in the caller's known
+ * list, val its value ("" and bad set when it had no '=' or a bad escape).
+ * 0, or 400 with msg.
+ */
+typedef int validate_qparam_cb(size_t k, const char *val, int bad, void *arg,
+    char *msg, size_t msglen);
+
+/*
+ * Walk a raw query string: each parameter must be one of known (a NULL-
+ * terminated list, at most 32), at most once; cb judges each value. The
+ * one parser of every GET query, so all answer alike.
+ */
+static int
+validate_query(const char *query, const char *const *known,
+    validate_qparam_cb *cb, void *arg, char *msg, size_t msglen)
 {
 	const char	*p, *end, *eq;
-	char		 key[64], val[GT_CLIENT_MAX + 1], name[64];
-	int		 have_port = 0, have_client = 0, is_port, bad;
+	char		 key[64], val[128], name[64], list[128];
+	uint32_t	 have = 0;
+	size_t		 k;
+	int		 bad, rc;
 
-	memset(f, 0, sizeof(*f));
 	if (query == NULL)
 		return 0;
 	if (strlen(query) > GT_API_QUERY_MAX)
@@ -708,33 +722,62 @@ gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
 			    "bad query parameter name near \"%s\"", name);
 		}
 		validate_name(key, name, sizeof(name));
-		is_port = strcmp(key, "port") == 0;
-		if (!is_port && strcmp(key, "client") != 0)
+		for (k = 0; known[k] != NULL; k++)
+			if (strcmp(key, known[k]) == 0)
+				break;
+		if (known[k] == NULL) {
+			list[0] = '\0';
+			for (k = 0; known[k] != NULL; k++)
+				snprintf(list + strlen(list), sizeof(list) -
+				    strlen(list), "%s%s", k ? ", " : "", known[k]);
 			return validate_fail(400, msg, msglen,
-			    "unknown query parameter \"%s\" (known: port, client)",
-			    name);
-		if (is_port ? have_port : have_client)
+			    "unknown query parameter \"%s\" (known: %s)", name,
+			    list);
+		}
+		if (have & (1u << k))
 			return validate_fail(400, msg, msglen,
-			    "query parameter %s given twice", key);
+			    "query parameter %s given twice", known[k]);
+		have |= 1u << k;
 		/* No '=', a bad escape: the value is wrong, and named so. */
 		bad = eq == end || validate_qdecode(eq + 1,
 		    (size_t)(end - eq - 1), val, sizeof(val)) == -1;
-		if (is_port) {
-			have_port = 1;
-			if (bad || validate_qport(val, &f->port) == -1)
-				return validate_fail(400, msg, msglen,
-				    "port: must be an integer 1..65535");
-		} else {
-			have_client = 1;
-			if (bad || !gt_api_client_valid(val))
-				return validate_fail(400, msg, msglen,
-				    "client: must be a client name (printable "
-				    "ASCII without spaces, 1..%d characters)",
-				    GT_CLIENT_MAX);
-			snprintf(f->client, sizeof(f->client), "%s", val);
-		}
+		if (bad)
+			val[0] = '\0';
+		if ((rc = cb(k, val, bad, arg, msg, msglen)) != 0)
+			return rc;
 	}
 	return 0;
+}
+
+/* A parameter of GET /api/connections: 0 port, 1 client. */
+static int
+validate_conn_param(size_t k, const char *val, int bad, void *arg, char *msg,
+    size_t msglen)
+{
+	struct gt_api_conn_filter *f = arg;
+
+	if (k == 0) {
+		if (bad || validate_qport(val, &f->port) == -1)
+			return validate_fail(400, msg, msglen,
+			    "port: must be an integer 1..65535");
+		return 0;
+	}
+	if (bad || !gt_api_client_valid(val))
+		return validate_fail(400, msg, msglen,
+		    "client: must be a client name (printable ASCII without "
+		    "spaces, 1..%d characters)", GT_CLIENT_MAX);
+	snprintf(f->client, sizeof(f->client), "%s", val);
+	return 0;
+}
+
+int
+gt_api_check_conn_query(const char *query, struct gt_api_conn_filter *f,
+    char *msg, size_t msglen)
+{
+	static const char *const known[] = { "port", "client", NULL };
+
+	memset(f, 0, sizeof(*f));
+	return validate_query(query, known, validate_conn_param, f, msg, msglen);
 }
 
 /* Two decimal digits at s into *v; -1 if they are not digits. */
@@ -819,80 +862,57 @@ gt_api_parse_time(const char *v, int64_t *out)
 	return 0;
 }
 
+/* A parameter of GET /api/stats/history: 0 port, 1 from, 2 to, 3 limit. */
+static int
+validate_history_param(size_t k, const char *val, int bad, void *arg,
+    char *msg, size_t msglen)
+{
+	struct gt_api_history_filter *f = arg;
+
+	switch (k) {
+	case 0:
+		if (bad || validate_qport(val, &f->port) == -1)
+			return validate_fail(400, msg, msglen,
+			    "port: must be an integer 1..65535");
+		break;
+	case 1:
+	case 2:
+		if (bad || gt_api_parse_time(val, k == 1 ? &f->from :
+		    &f->to) == -1)
+			return validate_fail(400, msg, msglen,
+			    "%s: must be unix seconds or an RFC 3339 "
+			    "time (2024-05-01T12:00:00Z)", k == 1 ? "from" : "to");
+		break;
+	default:
+		if (bad || val[0] == '\0' || strlen(val) > 9 ||
+		    strspn(val, "0123456789") != strlen(val) ||
+		    (f->limit = strtoul(val, NULL, 10)) == 0)
+			return validate_fail(400, msg, msglen,
+			    "limit: must be an integer 1..%d",
+			    GT_API_HISTORY_MAX);
+		/* go-tunnel answers at most 1000 rather than refuse. */
+		if (f->limit > GT_API_HISTORY_MAX)
+			f->limit = GT_API_HISTORY_MAX;
+		break;
+	}
+	return 0;
+}
+
 int
 gt_api_check_history_query(const char *query, struct gt_api_history_filter *f,
     char *msg, size_t msglen)
 {
 	static const char *const known[] = { "port", "from", "to", "limit",
 	    NULL };
-	const char	*p, *end, *eq;
-	char		 key[64], val[64], name[64];
-	unsigned	 have = 0;
-	size_t		 k;
-	int		 bad;
+	int rc;
 
 	memset(f, 0, sizeof(*f));
 	f->from = 0;
 	f->to = INT64_MAX;
 	f->limit = GT_API_HISTORY_LIMIT;
-	if (query == NULL)
-		return 0;
-	if (strlen(query) > GT_API_QUERY_MAX)
-		return validate_fail(400, msg, msglen,
-		    "query string over %d bytes", GT_API_QUERY_MAX);
-	for (p = query; *p != '\0'; p = *end ? end + 1 : end) {
-		if ((end = strchr(p, '&')) == NULL)
-			end = p + strlen(p);
-		if (end == p)
-			continue;
-		if ((eq = memchr(p, '=', (size_t)(end - p))) == NULL)
-			eq = end;
-		if (validate_qdecode(p, (size_t)(eq - p), key, sizeof(key)) == -1) {
-			validate_name(p, name, sizeof(name));
-			return validate_fail(400, msg, msglen,
-			    "bad query parameter name near \"%s\"", name);
-		}
-		validate_name(key, name, sizeof(name));
-		for (k = 0; known[k] != NULL; k++)
-			if (strcmp(key, known[k]) == 0)
-				break;
-		if (known[k] == NULL)
-			return validate_fail(400, msg, msglen,
-			    "unknown query parameter \"%s\" (known: port, from, "
-			    "to, limit)", name);
-		if (have & (1u << k))
-			return validate_fail(400, msg, msglen,
-			    "query parameter %s given twice", known[k]);
-		have |= 1u << k;
-		bad = eq == end || validate_qdecode(eq + 1,
-		    (size_t)(end - eq - 1), val, sizeof(val)) == -1;
-		switch (k) {
-		case 0:
-			if (bad || validate_qport(val, &f->port) == -1)
-				return validate_fail(400, msg, msglen,
-				    "port: must be an integer 1..65535");
-			break;
-		case 1:
-		case 2:
-			if (bad || gt_api_parse_time(val, k == 1 ? &f->from :
-			    &f->to) == -1)
-				return validate_fail(400, msg, msglen,
-				    "%s: must be unix seconds or an RFC 3339 "
-				    "time (2024-05-01T12:00:00Z)", known[k]);
-			break;
-		default:
-			if (bad || val[0] == '\0' || strlen(val) > 9 ||
-			    strspn(val, "0123456789") != strlen(val) ||
-			    (f->limit = strtoul(val, NULL, 10)) == 0)
-				return validate_fail(400, msg, msglen,
-				    "limit: must be an integer 1..%d",
-				    GT_API_HISTORY_MAX);
-			/* go-tunnel answers at most 1000 rather than refuse. */
-			if (f->limit > GT_API_HISTORY_MAX)
-				f->limit = GT_API_HISTORY_MAX;
-			break;
-		}
-	}
+	if ((rc = validate_query(query, known, validate_history_param, f, msg,
+	    msglen)) != 0)
+		return rc;
 	if (f->from > f->to)
 		return validate_fail(400, msg, msglen,
 		    "from: must not be after to");
