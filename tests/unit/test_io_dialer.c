@@ -96,21 +96,26 @@ result_init(struct result *r, struct event_base *base)
 	r->fd = -2;
 }
 
-/* Timer: stop the loop. */
+/* Timer: wake the loop, so run_until looks at its flag and clock again. */
 static void
-stop_cb(evutil_socket_t fd, short what, void *arg)
+tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	event_base_loopbreak(arg);
 }
 
-/* Run the loop until *flag becomes non-zero or ms pass. */
+/*
+ * Run the loop until *flag becomes non-zero or ms pass. The tick repeats:
+ * libevent's coarse clock may fire a one-shot timer a few ms before
+ * now_ms() reaches the end, and a loop with nothing else armed would then
+ * wait forever.
+ */
 static void
 run_until(struct event_base *base, const int *flag, int ms)
 {
-	struct event	*t = evtimer_new(base, stop_cb, base);
-	struct timeval	 tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct event	*t = event_new(base, -1, EV_PERSIST, tick_cb, base);
+	struct timeval	 tv = { 0, 10 * 1000 };
 	long long	 end = now_ms() + ms;
 
 	assert_non_null(t);
