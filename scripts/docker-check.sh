@@ -112,7 +112,8 @@ need(ign == open(root + "/docker/Dockerfile.dockerignore").read(),
 pats = [l.strip() for l in ign.splitlines() if l.strip() and not l.startswith("#")]
 need(pats and pats[0] == "*", ".dockerignore must start with * (everything out)")
 inc = [p[1:] for p in pats if p.startswith("!")]
-need(set(inc) <= {"CMakeLists.txt", "include/", "src/", "tools/", "docker/config.yaml"},
+need(set(inc) <= {"CMakeLists.txt", "include/", "src/", "tools/", "cmake/", "ui/",
+                  "docker/config.yaml"},
      ".dockerignore lets in more than the sources: %s" % inc)
 cfg = yaml.safe_load(open(root + "/docker/config.yaml"))
 allowed = cfg["security"]["api"]["allowed_ips"]
